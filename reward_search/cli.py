@@ -1,0 +1,254 @@
+"""The `reward-search` command line.
+
+User errors (bad config, missing data, unknown model) print one line and exit 2; no traceback. Heavy libraries
+(torch, transformers, ray) are imported inside the commands that need them, so `--help` and validation are fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from reward_search import __version__
+from reward_search.errors import UserError
+
+Handler = Callable[[argparse.Namespace], int]
+
+EPILOG = """\
+examples:
+  reward-search evaluate experiments/demo.yaml           evaluate the embedded model on 32 test questions
+  reward-search evaluate --model embedded --split dev --limit 20 --set eval.max_new_tokens=128
+  reward-search validate experiments/demo.yaml --set eval.batch_size=8
+  reward-search data --set data.source=local --set data.path=/data/gsm8k
+  reward-search rewards check my_reward.py --json
+
+Configuration: an experiment YAML file (see experiments/) plus any number of --set KEY=VALUE overrides, where
+KEY is a dotted field path (e.g. eval.limit, model.spec, data.source). Every field and its default:
+`reward-search validate`.
+"""
+
+
+def _add_config_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "experiment", nargs=None if required else "?", help="experiment YAML file (defaults apply without one)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field by its dotted path, e.g. --set eval.limit=20 (repeatable)",
+    )
+
+
+def _load(args: argparse.Namespace, extra: Sequence[str] = ()) -> Any:
+    from reward_search.config import load_config
+
+    return load_config(args.experiment, [*args.overrides, *extra])
+
+
+def _quiet_libraries() -> None:
+    """Silence library chatter (weight-loading bars, advisory warnings) so our own progress bar is readable."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # transformers is a dependency; without it the command fails later with a clear error
+        pass
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from reward_search.config import dump_config
+
+    config = _load(args)
+    sys.stdout.write(dump_config(config))
+    print(f"# {args.experiment or 'defaults'}: valid", file=sys.stderr)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from reward_search.config import to_plain
+    from reward_search.task.gsm8k import load_splits
+
+    config = _load(args)
+    splits = load_splits(config.data)
+    manifest = to_plain(splits.manifest)
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+        return 0
+    print(f"task {manifest['task']} from {manifest['location']} (dev seed {manifest['dev_seed']})")
+    for name, info in manifest["splits"].items():
+        print(f"  {name:<5} {info['size']:>6} questions  sha256 {info['sha256'][:16]}")
+    if manifest["removed_overlap"]:
+        print(f"  dropped from the training pool as duplicates of dev/test: {manifest['removed_overlap']}")
+    return 0
+
+
+def _format_metrics_table(summary: dict[str, Any]) -> str:
+    lines = [f"{'mode':<12} {'accuracy':>9} {'extracted':>10} {'F1 (paper)':>11} {'correct':>9}"]
+    for mode, m in summary["by_mode"].items():
+        lines.append(
+            f"{mode:<12} {m['accuracy']:>9.3f} {m['extraction_rate']:>10.3f} {m['f1']:>11.3f} "
+            f"{m['correct']:>5}/{m['n']:<3}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    extra = []
+    for flag, key in (
+        ("model", "model.spec"),
+        ("split", "eval.split"),
+        ("limit", "eval.limit"),
+        ("batch_size", "eval.batch_size"),
+        ("max_new_tokens", "eval.max_new_tokens"),
+        ("device", "model.device"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            extra.append(f"{key}={value}")
+    config = _load(args, extra)
+    _quiet_libraries()
+
+    from reward_search.config import to_plain
+    from reward_search.task.gsm8k import get_task
+    from reward_search.training.evaluation import attach_adapter, evaluate, write_result
+    from reward_search.training.models import load_model
+
+    task = get_task(config.data)
+    splits = task.load_splits()
+    problems = splits.get(config.eval.split)
+    if config.eval.limit is not None:
+        problems = problems[: config.eval.limit]
+    if not problems:
+        raise UserError(f"eval.split: the {config.eval.split} split is empty")
+    print(f"loading model {config.model.spec!r} ...", file=sys.stderr)
+    loaded = load_model(config.model.spec, config.model.dtype, config.model.device, seed=config.run.seed)
+    if args.adapter:
+        loaded = attach_adapter(loaded, args.adapter)
+    print(f"model: {loaded.source} on {loaded.device}", file=sys.stderr)
+    result = evaluate(loaded, task, problems, config.eval, show_progress=not args.no_progress)
+    out = (
+        Path(args.out)
+        if args.out
+        else (
+            Path(config.run.storage_path)
+            / config.run.name
+            / "evaluations"
+            / f"{_slug(config.model.spec)}{'-adapter' if args.adapter else ''}-{config.eval.split}"
+        )
+    )
+    extra_info = {
+        "split": config.eval.split,
+        "adapter": args.adapter,
+        "data": to_plain(splits.manifest),
+        "config": config.to_dict(),
+    }
+    write_result(result, out, extra_info)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items()}, indent=2))
+    else:
+        print(
+            f"\n{len(problems)} {config.eval.split} questions, {summary['tokens_generated']} tokens in "
+            f"{summary['seconds']:.1f}s ({summary['tokens_per_second']:.1f} tokens/s)"
+        )
+        print(_format_metrics_table(summary))
+        print(f"records and metrics: {out}")
+    return 0
+
+
+def cmd_models_prepare(args: argparse.Namespace) -> int:
+    _quiet_libraries()
+    from reward_search.training.models import embedded_model_dir, tiny_tokenizer_dir
+
+    print(f"embedded model: {embedded_model_dir()}")
+    print(f"tiny tokenizer: {tiny_tokenizer_dir()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reward-search",
+        description="Search for reward functions for GRPO post-training of language models, on Ray.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"reward-search {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("evaluate", help="greedy batched evaluation of a model (and adapter) on a split")
+    _add_config_args(p)
+    p.add_argument("--model", help="model spec: embedded, random:<arch>, a folder, a .gguf file or a hub id")
+    p.add_argument("--split", choices=["train", "dev", "test"], help="which split (default: test)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N questions of the split")
+    p.add_argument("--adapter", help="a LoRA adapter folder to merge into the model")
+    p.add_argument("--batch-size", type=int, help="questions per generation batch (default 32)")
+    p.add_argument("--max-new-tokens", type=int, help="generation budget per question (default 256)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to run (default: auto)")
+    p.add_argument("--out", help="output folder (default: <storage_path>/<run name>/evaluations/...)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("validate", help="check an experiment file and print the resolved config")
+    _add_config_args(p)
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("data", help="load the configured data and print split sizes and fingerprints")
+    _add_config_args(p)
+    p.add_argument("--json", action="store_true", help="print the data manifest as JSON")
+    p.set_defaults(handler=cmd_data)
+
+    p = sub.add_parser("models", help="model utilities")
+    models_sub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    prep = models_sub.add_parser("prepare", help="convert the embedded model and build the tiny tokenizer (cached)")
+    prep.set_defaults(handler=cmd_models_prepare)
+
+    _add_plugin_commands(sub)
+    return parser
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    """Commands that live beside the subsystems they drive."""
+    try:  # TEMP until the candidates CLI lands
+        from reward_search.candidates.cli import add_rewards_parser, run_rewards
+    except ImportError:
+        return
+
+    add_rewards_parser(sub)
+    sub.choices["rewards"].set_defaults(handler=run_rewards)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except UserError as exc:
+        print(f"reward-search: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("reward-search: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Typed experiment configuration: YAML files plus ``--set key=value`` overrides.
+
+Every section is a frozen dataclass whose defaults are the single source of defaults. Loading walks the dataclass
+types, so an unknown key or a value of the wrong type is rejected with its dotted path (``eval.batch_size``) and,
+for a typo, a suggestion. Later parts of the system add their own sections to `ExperimentConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from reward_search.errors import ConfigError
+
+
+def _positive(**extra: Any) -> dict[str, Any]:
+    return {"min": 1, **extra}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where a run lives and its master seed."""
+
+    name: str = "reward-search"
+    storage_path: str = "runs"
+    seed: int = 3407
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which task and data source, and how the dev split is carved from train."""
+
+    task: Literal["gsm8k"] = "gsm8k"
+    # sample: the GSM8K sample shipped in the package (offline default); local: a folder holding train.jsonl and
+    # test.jsonl; hub: a Hugging Face dataset id (or a local dataset repository folder) loaded through `datasets`.
+    source: Literal["sample", "local", "hub"] = "sample"
+    path: str | None = None
+    hub_id: str = "openai/gsm8k"
+    hub_config: str = "main"
+    # Items carved from train for search decisions; None picks 500 for a full set, 50 for the shipped sample.
+    dev_size: int | None = field(default=None, metadata={"min": 1})
+    dev_seed: int = 1234
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The policy model: `embedded`, `random:<arch>`, a local folder, a .gguf file or a hub id."""
+
+    spec: str = "embedded"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Batched greedy evaluation of a model (optionally with a LoRA adapter) on one split."""
+
+    split: Literal["train", "dev", "test"] = "test"
+    limit: int | None = field(default=None, metadata={"min": 1})
+    batch_size: int = field(default=32, metadata=_positive())
+    max_new_tokens: int = field(default=256, metadata=_positive())
+    # The extraction mode that decides `correct`; every mode in `modes` is recorded per question.
+    primary_mode: Literal["strict", "flexible", "math-verify"] = "strict"
+    modes: tuple[str, ...] = ("strict", "flexible")
+
+    def validate(self) -> list[tuple[str, str]]:
+        problems = []
+        allowed = ("strict", "flexible", "math-verify")
+        for mode in self.modes:
+            if mode not in allowed:
+                problems.append(("modes", f"{mode!r} is not one of {', '.join(allowed)}"))
+        return problems
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: every knob, with its default, in one place."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+
+def to_plain(value: Any) -> Any:
+    """A dataclass tree as plain dicts/lists, suitable for YAML and JSON."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """`value` checked and converted to type `tp`; raises ConfigError naming `where`."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of fields, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{where}: {value!r} is not {_type_name(tp)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        item_type = typing.get_args(tp)[0]
+        return tuple(_convert(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_type, value_type = typing.get_args(tp)
+        return {_convert(k, key_type, where): _convert(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported field type {tp!r}")  # a bug in a config class, not user input
+
+
+def from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """Build dataclass `cls` from `data`, rejecting unknown keys and bad values with their dotted paths."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean '{prefix + '.' if prefix else ''}{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}: unknown key{hint} (known: {', '.join(fields)})")
+        converted = _convert(value, hints[key], where)
+        meta = fields[key].metadata
+        if isinstance(converted, int | float) and not isinstance(converted, bool):
+            if "min" in meta and converted < meta["min"]:
+                raise ConfigError(f"{where}: must be at least {meta['min']}, got {converted!r}")
+            if "max" in meta and converted > meta["max"]:
+                raise ConfigError(f"{where}: must be at most {meta['max']}, got {converted!r}")
+        kwargs[key] = converted
+    instance = cls(**kwargs)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        for name, message in validate():
+            raise ConfigError(f"{prefix + '.' if prefix else ''}{name}: {message}")
+    return instance
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` as (['a', 'b'], value), the value parsed as YAML (so `3`, `true`, `null`, `[a, b]` work)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set eval.limit=20")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: the key must be a dotted field path, e.g. eval.limit")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of `data` with each `key=value` override set at its dotted path."""
+    result: dict[str, Any] = _deep_copy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = result
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {'.'.join(parts[: i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML file; ConfigError naming the file (and line) when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: experiment file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{line}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The experiment config from an optional YAML file and `--set` overrides, fully validated."""
+    data = read_yaml(path) if path is not None else {}
+    data = apply_overrides(data, overrides)
+    try:
+        return from_dict(ExperimentConfig, data)
+    except ConfigError as exc:
+        source = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{source}{exc}") from None
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The resolved config as YAML text (loadable again by `load_config`)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
