@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ def _load(args: argparse.Namespace, extra: Sequence[str] = ()) -> Any:
 def _quiet_libraries() -> None:
     """Silence library chatter (weight-loading bars, advisory warnings) so our own progress bar is readable."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*")
     try:
         from transformers.utils import logging as hf_logging
 
@@ -171,6 +174,74 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_rewards(paths: Sequence[str], config: Any) -> list[Any]:
+    """Candidates from reward files (`FILE.py` or `FILE.py:function`), each validated before any model loads."""
+    from reward_search.candidates.candidate import Origin
+    from reward_search.candidates.sandbox import CandidateRunner
+    from reward_search.candidates.validation import validate_source
+
+    candidates = []
+    with CandidateRunner(config.candidates.sandbox, config.candidates.policy) as runner:
+        for text in paths:
+            path, _, name = text.partition(":") if text.count(":") == 1 and not Path(text).exists() else (text, "", "")
+            file = Path(path)
+            if not file.is_file():
+                raise UserError(f"--reward {path}: no such file")
+            verdict = validate_source(
+                file.read_text(encoding="utf-8"),
+                runner,
+                config.candidates,
+                name=name or None,
+                description=f"from {file.name}",
+                origin=Origin(proposer="user"),
+            )
+            if not verdict.accepted or verdict.candidate is None:
+                reasons = "; ".join(verdict.reasons) or "rejected"
+                raise UserError(f"--reward {path}: rejected at {verdict.stage}: {reasons}")
+            candidates.append(verdict.candidate)
+    return candidates
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    config = _load(args)
+    from reward_search.training.spec import RewardSpec, parse_weights
+
+    if args.base_only and args.reward:
+        raise UserError("--base-only screens the base rewards alone; drop --reward or --base-only")
+    if not args.base_only and not args.reward:
+        raise UserError("give at least one --reward FILE.py, or --base-only for the base-rewards baseline")
+    try:
+        weights = parse_weights(args.weights, len(args.reward or []))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    candidates = _load_rewards(args.reward or [], config)
+    try:
+        spec = RewardSpec(tuple(candidates), weights, base_rewards=config.training.base_rewards)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    _quiet_libraries()
+    from reward_search.training.screening import print_summary, run_screening
+
+    try:
+        result = run_screening(config, spec, args.out, progress=not args.no_progress)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # an infrastructure failure: one line here, the traceback in the trial's error.log
+        print(
+            f"reward-search: screening failed: {type(exc).__name__}: {exc} (traceback in the trial's error.log; "
+            "rerun to resume from the last checkpoint)",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        print(json.dumps(asdict(result), indent=2, default=str))
+    else:
+        print_summary(result)
+    return 0 if result.status == "done" else 1
+
+
 def cmd_models_prepare(args: argparse.Namespace) -> int:
     _quiet_libraries()
     from reward_search.training.models import embedded_model_dir, tiny_tokenizer_dir
@@ -204,6 +275,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_evaluate)
 
+    p = sub.add_parser(
+        "screen",
+        help="one GRPO + LoRA screening run for one reward spec, without Ray",
+        description="Train the configured model with GRPO + LoRA under the base rewards plus the given candidate "
+        "rewards, evaluate the adapter on the selection split (dev by default) and print a summary. A finished "
+        "trial with the same key (rewards, training config, seed, model, data) is returned from disk; an "
+        "interrupted one resumes from its last checkpoint.",
+    )
+    _add_config_args(p)
+    p.add_argument("--reward", action="append", metavar="FILE.py[:FUNC]", help="a candidate reward file (repeatable)")
+    p.add_argument("--weights", help="comma-separated weights for the --reward files (default: all 1.0)")
+    p.add_argument("--base-only", action="store_true", help="screen the base rewards alone (the baseline)")
+    p.add_argument("--out", help="trial folder (default: <storage_path>/<run name>/trials/<trial key>)")
+    p.add_argument("--json", action="store_true", help="print the TrialResult as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_screen)
+
     p = sub.add_parser("validate", help="check an experiment file and print the resolved config")
     _add_config_args(p)
     p.set_defaults(handler=cmd_validate)
@@ -224,10 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plugin_commands(sub: Any) -> None:
     """Commands that live beside the subsystems they drive."""
-    try:  # TEMP until the candidates CLI lands
-        from reward_search.candidates.cli import add_rewards_parser, run_rewards
-    except ImportError:
-        return
+    from reward_search.candidates.cli import add_rewards_parser, run_rewards
 
     add_rewards_parser(sub)
     sub.choices["rewards"].set_defaults(handler=run_rewards)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from reward_search.candidates.settings import CandidatesConfig
 from reward_search.errors import ConfigError
 
 
@@ -80,6 +81,81 @@ class EvalConfig:
         return problems
 
 
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """The LoRA adapter trained in each screening run."""
+
+    r: int = field(default=16, metadata=_positive())
+    alpha: int = field(default=32, metadata=_positive())
+    dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Every GRPO knob of a screening run, set explicitly and recorded with each trial.
+
+    Defaults suit a short CPU run of a small model; `experiments/paper.yaml` holds the paper's GPU setting.
+    """
+
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    steps: int = field(default=20, metadata=_positive())
+    learning_rate: float = field(default=5e-6, metadata={"min": 0.0})
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = field(default=0.1, metadata={"min": 0.0, "max": 0.99})
+    weight_decay: float = field(default=0.1, metadata={"min": 0.0})
+    # adamw_8bit needs bitsandbytes and a GPU (the paper's choice); adamw_torch everywhere else.
+    optimizer: Literal["adamw_torch", "adamw_8bit", "sgd"] = "adamw_torch"
+    max_grad_norm: float = field(default=1.0, metadata={"min": 0.0})
+    prompts_per_step: int = field(default=2, metadata=_positive())
+    generations_per_prompt: int = field(default=4, metadata={"min": 2})
+    gradient_accumulation_steps: int = field(default=1, metadata=_positive())
+    # Prompts longer than this many tokens are dropped from the training pool (and counted).
+    max_prompt_length: int = field(default=512, metadata=_positive())
+    max_completion_length: int = field(default=128, metadata=_positive())
+    temperature: float = field(default=1.0, metadata={"min": 0.0})
+    top_p: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
+    # KL coefficient; 0 skips the reference model (TRL's default since DAPO/Dr.GRPO).
+    beta: float = field(default=0.0, metadata={"min": 0.0})
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    # How advantages are scaled: by the group's reward std (GRPO), the batch's, or not at all (Dr.GRPO).
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    # sum_then_normalize: weighted sum of rewards, then group normalisation (the paper);
+    # normalize_then_sum: each reward normalised within its group first, then the weighted sum (GDPO).
+    aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = "sum_then_normalize"
+    base_rewards: bool = True
+    base_weights: dict[str, float] = field(
+        default_factory=lambda: {"match_format_exactly": 1.0, "match_format_approximately": 1.0, "check_answer": 1.0}
+    )
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Recompute activations in the backward pass: saves GPU memory on big models, costs time on small ones.
+    gradient_checkpointing: bool = False
+    # Generate rollouts with vLLM (GPU only; needs the vllm package).
+    use_vllm: bool = False
+    # Every `report_every` steps: a checkpoint and an accuracy on `report_eval_size` dev questions (Tune reports).
+    report_every: int = field(default=10, metadata=_positive())
+    report_eval_size: int = field(default=8, metadata=_positive())
+    # Search decisions use `selection_split` (dev; `test` only for the paper-fidelity mode, and it says so).
+    selection_split: Literal["dev", "test"] = "dev"
+    selection_size: int | None = field(default=None, metadata=_positive())
+    eval_test: bool = False
+    eval_max_new_tokens: int = field(default=256, metadata=_positive())
+    eval_batch_size: int = field(default=32, metadata=_positive())
+
+    def validate(self) -> list[tuple[str, str]]:
+        problems = []
+        known = ("match_format_exactly", "match_format_approximately", "check_answer")
+        for name in self.base_weights:
+            if name not in known:
+                problems.append(("base_weights", f"{name!r} is not a base reward (known: {', '.join(known)})"))
+        if self.optimizer == "adamw_8bit" and self.precision == "fp32":
+            problems.append(("optimizer", "adamw_8bit needs a GPU; use adamw_torch for fp32/CPU runs"))
+        return problems
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: every knob, with its default, in one place."""
@@ -88,6 +164,8 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
@@ -167,6 +245,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads `1e-5` (no dot) as a string; accept it as the number it is
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -1,0 +1,159 @@
+"""`reward-search rewards check|score`: validate candidate reward files and score completions with them.
+
+Contract (scripts and tests rely on it): exit 0 = accepted / every reward produced scores, 1 = rejected / some
+reward did not, 2 = usage error. ``--json`` prints exactly one JSON object on stdout. Imports stay light (no torch,
+transformers or ray) so that both commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from reward_search.candidates.sandbox import CandidateRunner
+from reward_search.candidates.settings import CandidatesConfig
+from reward_search.candidates.validation import Verdict, validate_source
+from reward_search.errors import UserError
+
+BATCH = 64  # completions per sandbox call when scoring a file of rows
+
+
+def add_rewards_parser(subparsers: Any) -> None:
+    """Add the `rewards` command (`check`, `score`) to an argparse subparsers object."""
+    rewards = subparsers.add_parser("rewards", help="validate candidate reward files and score completions")
+    commands = rewards.add_subparsers(dest="rewards_command", metavar="{check,score}", required=True)
+    check = commands.add_parser("check", help="policy, sandbox and probe checks for one reward file")
+    check.add_argument("file", metavar="FILE.py")
+    check.add_argument("--name", help="the entry function (default: the only public function taking completions)")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    score = commands.add_parser("score", help="score completions with one or more reward files, in the sandbox")
+    score.add_argument("files", nargs="+", metavar="FILE.py")
+    score.add_argument("--completions", required=True, metavar="ROWS.jsonl", help="rows: prompt, completion, answer")
+    score.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _read_source(path: str) -> str:
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_rows(path: str) -> list[dict[str, Any]]:
+    """Rows of a completions file; UserError naming the line for anything malformed."""
+    text = _read_source(path)
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{number}: expected an object with prompt, completion and answer")
+        missing = [key for key in ("prompt", "completion", "answer") if key not in row]
+        if missing:
+            raise UserError(f"{path}:{number}: missing {', '.join(missing)}")
+        for key in ("prompt", "completion"):
+            if not isinstance(row[key], str | list):
+                raise UserError(f"{path}:{number}: {key} must be a string or a list of messages")
+        if isinstance(row["answer"], int | float) and not isinstance(row["answer"], bool):
+            row["answer"] = str(row["answer"])
+        if not isinstance(row["answer"], str):
+            raise UserError(f"{path}:{number}: answer must be a string")
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{path}: no rows")
+    return rows
+
+
+def _describe(verdict: Verdict) -> str:
+    if verdict.accepted and verdict.probe:
+        p = verdict.probe
+        return (
+            f"accepted: {verdict.name} (scores {p['score_min']:g}..{p['score_max']:g}; mean on correct "
+            f"{p['mean_correct']:.3g} vs wrong {p['mean_wrong']:.3g}; {p['max_ms_per_completion']:.2f} ms/completion)"
+        )
+    lines = [f"rejected: {verdict.name} at {verdict.stage}"]
+    lines += [f"  - {reason}" for reason in verdict.reasons]
+    return "\n".join(lines)
+
+
+def _check(args: argparse.Namespace, config: CandidatesConfig) -> int:
+    source = _read_source(args.file)
+    with CandidateRunner(config.sandbox, config.policy) as runner:
+        verdict = validate_source(source, runner, config, name=args.name)
+    print(json.dumps(verdict.to_json()) if args.json else _describe(verdict))
+    return 0 if verdict.accepted else 1
+
+
+def _score_rows(runner: CandidateRunner, verdict: Verdict, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    assert verdict.candidate is not None
+    source, entry = verdict.candidate.source, verdict.candidate.name
+    extra = sorted({key for row in rows for key in row} - {"prompt", "completion"})
+    scores: list[float | None] = []
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        columns = {key: [row.get(key) for row in chunk] for key in extra}
+        result = runner.call(source, entry, [r["prompt"] for r in chunk], [r["completion"] for r in chunk], **columns)
+        if not result.ok or result.scores is None:
+            return {"scores": None, "error": f"rows {start + 1}-{start + len(chunk)}: {result.kind}: {result.error}"}
+        scores.extend(result.scores)
+    return {"scores": scores, "error": None}
+
+
+def _score(args: argparse.Namespace, config: CandidatesConfig) -> int:
+    sources = [(path, _read_source(path)) for path in args.files]
+    rows = read_rows(args.completions)
+    results: dict[str, dict[str, Any]] = {}
+    with CandidateRunner(config.sandbox, config.policy) as runner:  # one session: isolation is exercised
+        for path, source in sources:
+            verdict = validate_source(source, runner, config)
+            key = verdict.name if verdict.name not in results else f"{verdict.name}@{Path(path).stem}"
+            if not verdict.accepted:
+                reasons = "; ".join(verdict.reasons)
+                results[key] = {"scores": None, "error": f"rejected at {verdict.stage}: {reasons}"}
+                continue
+            results[key] = _score_rows(runner, verdict, rows)
+    if args.json:
+        print(json.dumps({"rewards": results}))
+    else:
+        for key, outcome in results.items():
+            if outcome["error"] is not None:
+                print(f"{key}: error: {outcome['error']}")
+            else:
+                values = " ".join("null" if s is None else f"{s:g}" for s in outcome["scores"])
+                print(f"{key}: {values}")
+    return 0 if all(outcome["scores"] is not None for outcome in results.values()) else 1
+
+
+def run_rewards(args: argparse.Namespace, config: CandidatesConfig | None = None) -> int:
+    """Run `rewards check|score`; returns the exit code (usage errors print one line on stderr and give 2)."""
+    config = config or CandidatesConfig()
+    try:
+        if args.rewards_command == "check":
+            return _check(args, config)
+        return _score(args, config)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (`python -m reward_search.candidates.cli rewards ...`) until the main CLI wires it in."""
+    parser = argparse.ArgumentParser(prog="reward-search")
+    add_rewards_parser(parser.add_subparsers(dest="command", required=True))
+    return run_rewards(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Candidate rewards during training: a TRL reward callable that scores each batch in the candidate's worker.
+
+`SandboxedReward(candidate, config)` has TRL's signature ``(prompts, completions, **kwargs) -> list[float | None]``
+and ``__name__`` = the candidate's name (so TRL logs ``rewards/<name>/mean``). A failed call (timeout, crash,
+invalid result) gives ``None`` for every completion, which TRL masks; after `max_failed_calls` failures it raises
+`CandidateCrashed`, which the trainer turns into trial status ``crashed``. It pickles as (candidate, config) and
+starts its worker lazily in whichever process and thread first calls it (Ray Tune trials run in a non-main thread).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from reward_search.candidates.candidate import RewardCandidate
+from reward_search.candidates.sandbox import CandidateRunner
+from reward_search.candidates.settings import CandidatesConfig
+
+# TRL passes these to every reward; they are not data and do not cross into the sandbox.
+_NOT_FORWARDED = frozenset({"trainer_state", "completion_ids", "log_extra", "log_metric", "prompts", "completions"})
+
+
+class CandidateCrashed(RuntimeError):
+    """A candidate reward failed too often; its trial ends with status `crashed` and this reason."""
+
+    def __init__(self, name: str, reason: str, failures: int) -> None:
+        super().__init__(f"candidate reward {name!r} crashed after {failures} failed calls: {reason}")
+        self.name, self.reason, self.failures = name, reason, failures
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class SandboxedReward:
+    """A candidate reward as a TRL reward function; every call runs in the sandbox."""
+
+    def __init__(self, candidate: RewardCandidate, config: CandidatesConfig | None = None) -> None:
+        self.candidate = candidate
+        self.config = config or CandidatesConfig()
+        self.__name__ = candidate.name
+        self.__qualname__ = candidate.name
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._runner: CandidateRunner | None = None
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.failed_calls = 0
+        self.failed_completions = 0
+        self.timeouts = 0
+        self.last_error: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"candidate": self.candidate, "config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.candidate, self.config = state["candidate"], state["config"]
+        self.__name__ = self.__qualname__ = self.candidate.name
+        self._init_runtime()
+
+    def _get_runner(self) -> CandidateRunner:
+        with self._lock:
+            if self._runner is None:
+                self._runner = CandidateRunner(self.config.sandbox, self.config.policy)
+            return self._runner
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        if self.failed_calls >= self.config.max_failed_calls:
+            raise CandidateCrashed(self.candidate.name, self.last_error or "unknown", self.failed_calls)
+        columns = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items() if k not in _NOT_FORWARDED}
+        columns = {k: v for k, v in columns.items() if _jsonable(v)}
+        result = self._get_runner().call(self.candidate.source, self.candidate.name, prompts, completions, **columns)
+        with self._lock:
+            self.calls += 1
+            if result.ok and result.scores is not None:
+                return result.scores
+            self.failed_calls += 1
+            self.failed_completions += len(completions)
+            self.timeouts += result.kind == "timeout"
+            self.last_error = f"{result.kind}: {result.error}"
+            failures = self.failed_calls
+        if failures >= self.config.max_failed_calls:
+            raise CandidateCrashed(self.candidate.name, self.last_error, failures)
+        return [None] * len(completions)
+
+    def metrics(self) -> dict[str, float]:
+        """Counters for the trial's metrics (prefixed with the reward's name)."""
+        prefix = f"sandbox/{self.candidate.name}"
+        return {
+            f"{prefix}/calls": float(self.calls),
+            f"{prefix}/failed_calls": float(self.failed_calls),
+            f"{prefix}/failed_completions": float(self.failed_completions),
+            f"{prefix}/timeouts": float(self.timeouts),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
+
+    def __repr__(self) -> str:
+        return f"SandboxedReward({self.candidate.name!r}, id={self.candidate.id})"

@@ -1,0 +1,378 @@
+"""Process-isolated execution of candidate rewards: one hardened worker process per candidate.
+
+The parent (driver, trainer, CLI) never executes candidate code. It starts `worker.py` through a `SandboxBackend`,
+talks JSON lines over two dedicated pipes, enforces every wall-clock deadline itself by killing the worker (no
+SIGALRM, so it works from any thread), accepts only numbers and null back, and replaces dead workers on the next
+call. What is enforced where is documented in SANDBOX.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from reward_search.candidates.settings import PolicyConfig, SandboxConfig
+
+WORKER_PATH = Path(__file__).with_name("worker.py")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not be used (e.g. the worker failed to start)."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How to start one worker: the argv, its (scrubbed) environment, working directory and pipe fds to pass."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str
+    pass_fds: tuple[int, ...]
+
+
+class SandboxBackend(ABC):
+    """Starts worker processes. Subclass and register to wrap them in a stronger isolator (nsjail, bwrap)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def spawn(self, spec: WorkerSpec) -> subprocess.Popen:
+        """Start the worker described by `spec` with stdin, stdout and stderr on /dev/null."""
+
+
+class ProcessBackend(SandboxBackend):
+    """A plain child process; the worker hardens itself (rlimits, netns, uid drop, audit hook) before loading."""
+
+    name = "process"
+
+    def spawn(self, spec: WorkerSpec) -> subprocess.Popen:
+        return subprocess.Popen(
+            spec.argv,
+            env=dict(spec.env),
+            cwd=spec.cwd,
+            pass_fds=spec.pass_fds,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # terminal signals to the parent's group do not reach the worker
+            close_fds=True,
+        )
+
+
+BACKENDS: dict[str, type[SandboxBackend]] = {}
+
+
+def register_backend(cls: type[SandboxBackend]) -> type[SandboxBackend]:
+    """Class decorator: make a backend selectable by `SandboxConfig.backend`."""
+    BACKENDS[cls.name] = cls
+    return cls
+
+
+register_backend(ProcessBackend)
+
+
+def make_backend(name: str) -> SandboxBackend:
+    try:
+        return BACKENDS[name]()
+    except KeyError:
+        raise SandboxError(f"unknown sandbox backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
+
+
+def scrubbed_env() -> dict[str, str]:
+    """The worker's whole environment: nothing inherited (no API keys), a fixed hash seed for determinism."""
+    return {"PATH": os.defpath, "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One sandbox call: `scores` when ok; otherwise `kind` (error / timeout / crash) and a one-line `error`."""
+
+    ok: bool
+    scores: list[float | None] | None = None
+    error: str | None = None
+    kind: str = "ok"
+    elapsed_ms: float = 0.0  # the candidate's own time inside the worker
+    wall_ms: float = 0.0  # the parent's round trip
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"non-finite number {token} in reply")
+
+
+def _decode_scores(raw: Any, n: int) -> list[float | None] | None:
+    """Validate a reply's scores in the parent: a list of n finite numbers or nulls, nothing else."""
+    if not isinstance(raw, list) or len(raw) != n:
+        return None
+    scores: list[float | None] = []
+    for value in raw:
+        if value is None:
+            scores.append(None)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            scores.append(float(value))
+        else:
+            return None
+    return scores
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "worker did not exit"
+    if code < 0:
+        try:
+            return f"worker killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"worker killed by signal {-code}"
+    return f"worker exited with code {code}"
+
+
+class Worker:
+    """One worker process holding one candidate. Not thread-safe; `CandidateRunner` serialises calls."""
+
+    def __init__(self, config: SandboxConfig, policy: PolicyConfig, backend: SandboxBackend) -> None:
+        self.config, self.policy, self.backend = config, policy, backend
+        self.process: subprocess.Popen | None = None
+        self.facts: dict[str, Any] = {}
+        self.start_ms = 0.0
+        self._req = self._rep = -1
+        self._buffer = b""
+        self._tmpdir: str | None = None
+        self._next_id = 0
+        self._finalizer: weakref.finalize | None = None
+
+    # -- lifecycle
+    def start(self, source: str, entry: str) -> CallResult:
+        """Start the process and load the candidate; an error result if either fails within the load deadline."""
+        begin = time.perf_counter()
+        deadline = time.monotonic() + self.config.load_timeout_s
+        req_r, self._req = os.pipe()
+        self._rep, rep_w = os.pipe()
+        self._tmpdir = tempfile.mkdtemp(prefix="reward-sandbox-")
+        os.chmod(self._tmpdir, 0o555)  # empty and read-only, for root and for nobody alike
+        setup = {
+            "allowed_imports": list(self.policy.allowed_imports),
+            "cpu_seconds": self.config.cpu_seconds,
+            "memory_mb": self.config.memory_mb,
+            "max_open_files": self.config.max_open_files,
+            "drop_privileges": self.config.drop_privileges,
+            "uid": self.config.uid,
+            "gid": self.config.gid,
+            "network_namespace": self.config.network_namespace,
+            "parent_pid": os.getpid(),
+        }
+        argv = (sys.executable, "-S", "-s", "-P", "-B", str(WORKER_PATH), str(req_r), str(rep_w), json.dumps(setup))
+        spec = WorkerSpec(argv=argv, env=scrubbed_env(), cwd=self._tmpdir, pass_fds=(req_r, rep_w))
+        try:
+            self.process = self.backend.spawn(spec)
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+        self._finalizer = weakref.finalize(self, _reap, self.process, self._req, self._rep, self._tmpdir)
+        os.set_blocking(self._req, False)
+        ready = self._receive(deadline)
+        if isinstance(ready, CallResult):
+            return ready
+        self.facts = {k: v for k, v in ready.items() if k != "ready"}
+        loaded = self._roundtrip({"op": "load", "source": source, "entry": entry}, deadline)
+        if isinstance(loaded, CallResult):
+            return loaded
+        self.start_ms = (time.perf_counter() - begin) * 1000
+        if not loaded.get("ok"):
+            self.kill()
+            return CallResult(ok=False, error=str(loaded.get("error"))[:500], kind="error")
+        return CallResult(ok=True, wall_ms=self.start_ms)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+
+    # -- calls
+    def call(self, arguments: Mapping[str, Any], n: int) -> CallResult:
+        begin = time.perf_counter()
+        self._next_id += 1
+        request = {"op": "call", "id": self._next_id, "arguments": arguments}
+        reply = self._roundtrip(request, time.monotonic() + self.config.call_timeout_s)
+        wall = (time.perf_counter() - begin) * 1000
+        if isinstance(reply, CallResult):
+            return CallResult(ok=False, error=reply.error, kind=reply.kind, wall_ms=wall)
+        elapsed = float(reply.get("elapsed_ms") or 0.0) if isinstance(reply.get("elapsed_ms"), int | float) else 0.0
+        cpu = reply.get("cpu_s")
+        if isinstance(cpu, int | float) and cpu > self.config.cpu_seconds / 2:
+            self.kill()  # recycle before RLIMIT_CPU, which counts over the worker's whole life, can bite
+        if reply.get("id") != self._next_id:
+            self.kill()
+            return CallResult(ok=False, error="worker sent a reply out of order", kind="crash", wall_ms=wall)
+        if not reply.get("ok"):
+            return CallResult(
+                ok=False, error=str(reply.get("error"))[:500], kind="error", elapsed_ms=elapsed, wall_ms=wall
+            )
+        scores = _decode_scores(reply.get("scores"), n)
+        if scores is None:
+            return CallResult(ok=False, error="worker reply is not a list of numbers", kind="error", wall_ms=wall)
+        return CallResult(ok=True, scores=scores, elapsed_ms=elapsed, wall_ms=wall)
+
+    # -- plumbing
+    def _roundtrip(self, message: Mapping[str, Any], deadline: float) -> dict[str, Any] | CallResult:
+        try:
+            data = (json.dumps(message, allow_nan=False) + "\n").encode()
+        except (TypeError, ValueError) as exc:
+            return CallResult(ok=False, error=f"request is not JSON: {exc}", kind="error")
+        failure = self._send(data, deadline)
+        return failure if failure is not None else self._receive(deadline)
+
+    def _send(self, data: bytes, deadline: float) -> CallResult | None:
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._fail("timeout", f"timed out after {self.config.call_timeout_s:g}s (worker not reading)")
+            _, writable, _ = select.select([], [self._req], [], remaining)
+            if not writable:
+                continue
+            try:
+                view = view[os.write(self._req, view) :]
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError):
+                return self._fail("crash", None)
+        return None
+
+    def _receive(self, deadline: float) -> dict[str, Any] | CallResult:
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._fail("timeout", f"timed out after {self._timeout_for(deadline):g}s")
+            readable, _, _ = select.select([self._rep], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(self._rep, 1 << 16)
+            if not chunk:
+                return self._fail("crash", None)
+            self._buffer += chunk
+            if len(self._buffer) > self.config.max_reply_bytes:
+                return self._fail("crash", f"worker reply exceeds {self.config.max_reply_bytes} bytes")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            reply = json.loads(line, parse_constant=_reject_constant)
+        except ValueError:
+            return self._fail("crash", "worker sent a malformed reply")
+        if not isinstance(reply, dict):
+            return self._fail("crash", "worker sent a malformed reply")
+        return reply
+
+    def _timeout_for(self, deadline: float) -> float:
+        return self.config.call_timeout_s if self.process is not None and self.facts else self.config.load_timeout_s
+
+    def _fail(self, kind: str, message: str | None) -> CallResult:
+        process = self.process
+        self.kill()
+        if message is None:
+            code = process.poll() if process is not None else None
+            message = _exit_reason(code)
+        return CallResult(ok=False, error=message, kind=kind)
+
+
+def _reap(process: subprocess.Popen, req: int, rep: int, tmpdir: str) -> None:
+    """Kill a worker and release its pipes and directory (also run at garbage collection and interpreter exit)."""
+    if process.poll() is None:
+        process.kill()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass  # a zombie stuck in the kernel; nothing more to do from here
+    for fd in (req, rep):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@dataclass
+class _Slot:
+    worker: Worker | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class CandidateRunner:
+    """Runs candidates' entry functions in their own workers, restarting dead ones; safe to call from any thread.
+
+    One worker per (source, entry): a candidate cannot see or change another's modules or state.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, policy: PolicyConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.policy = policy or PolicyConfig()
+        self.backend = make_backend(self.config.backend)
+        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._lock = threading.Lock()
+        self.starts = 0
+
+    def _slot(self, source: str, entry: str) -> _Slot:
+        with self._lock:
+            return self._slots.setdefault((source, entry), _Slot())
+
+    def load(self, source: str, entry: str) -> CallResult:
+        """Start (or reuse) the candidate's worker; an error result when its module fails to load."""
+        slot = self._slot(source, entry)
+        with slot.lock:
+            return self._ensure(slot, source, entry)
+
+    def _ensure(self, slot: _Slot, source: str, entry: str) -> CallResult:
+        if slot.worker is not None and slot.worker.alive:
+            return CallResult(ok=True)
+        worker = Worker(self.config, self.policy, self.backend)
+        self.starts += 1
+        result = worker.start(source, entry)
+        slot.worker = worker if result.ok else None
+        return result
+
+    def call(
+        self,
+        source: str,
+        entry: str,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        **columns: Any,
+    ) -> CallResult:
+        """Score one batch: the candidate is called as f(prompts=..., completions=..., **columns)."""
+        arguments = {"prompts": list(prompts), "completions": list(completions), **columns}
+        slot = self._slot(source, entry)
+        with slot.lock:
+            loaded = self._ensure(slot, source, entry)
+            if not loaded.ok:
+                return loaded
+            assert slot.worker is not None
+            return slot.worker.call(arguments, len(arguments["completions"]))
+
+    def close(self) -> None:
+        with self._lock:
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
+            with slot.lock:
+                if slot.worker is not None:
+                    slot.worker.kill()
+                    slot.worker = None
+
+    def __enter__(self) -> CandidateRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

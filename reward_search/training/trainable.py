@@ -1,0 +1,30 @@
+"""The screening run as a Ray Tune function trainable.
+
+Parameters travel as plain data (the resolved config, the reward spec, an absolute trial folder), so a trial can be
+restarted on any node; candidates are rebuilt from their source there and run in that node's sandbox.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reward_search.config import ExperimentConfig, from_dict
+from reward_search.training.reporting import TuneReporter
+from reward_search.training.spec import RewardSpec
+
+
+def trial_params(config: ExperimentConfig, spec: RewardSpec, trial_dir: str) -> dict[str, Any]:
+    """The param_space entry for one screening trial."""
+    return {"config": config.to_dict(), "spec": spec.to_dict(), "trial_dir": trial_dir}
+
+
+def screening_trainable(params: dict[str, Any]) -> None:
+    """Run one screening trial inside Tune: intermediate reports with checkpoints, then a final report."""
+    import warnings
+
+    from reward_search.training.screening import run_screening
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    config = from_dict(ExperimentConfig, params["config"])
+    spec = RewardSpec.from_dict(params["spec"])
+    run_screening(config, spec, params["trial_dir"], reporter=TuneReporter(), progress=False)

@@ -1,0 +1,7 @@
+"""Hostile corpus: cpu bomb."""
+
+
+def reward(prompts, completions, answer, **kwargs):
+    n = 0
+    while True:
+        n += 1

@@ -1,0 +1,18 @@
+"""Hostile corpus: escape os fork (reaches the real os module through object subclasses)."""
+
+CANARY_DIR = "/tmp/reward_search_canary"
+PORT = 47653
+
+
+def _os():
+    for cls in ().__class__.__base__.__subclasses__():
+        if cls.__name__ == "_wrap_close":
+            return cls.__init__.__globals__
+    raise LookupError("no os")
+
+
+def reward(prompts, completions, answer, **kwargs):
+    g = _os()
+    if g["fork"]() == 0:
+        g["system"]("touch " + CANARY_DIR + "/escape_os_fork")
+    return [1.0] * len(completions)

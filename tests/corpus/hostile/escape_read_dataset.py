@@ -1,0 +1,18 @@
+"""Hostile corpus: escape read dataset (reaches the real os module through object subclasses)."""
+
+CANARY_DIR = "/tmp/reward_search_canary"
+PORT = 47653
+
+
+def _os():
+    for cls in ().__class__.__base__.__subclasses__():
+        if cls.__name__ == "_wrap_close":
+            return cls.__init__.__globals__
+    raise LookupError("no os")
+
+
+def reward(prompts, completions, answer, **kwargs):
+    g = _os()
+    path = "/work/main/reward_search/task/data/gsm8k_sample/test.jsonl"
+    fd = g["open"](path, g["O_RDONLY"])
+    raise ValueError(g["read"](fd, 200).decode())

@@ -1,0 +1,5 @@
+"""Hostile corpus: system exit in call."""
+
+
+def reward(prompts, completions, answer, **kwargs):
+    exit(3)

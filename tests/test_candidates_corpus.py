@@ -1,0 +1,180 @@
+"""The hostile and benign corpora, end to end: policy on, policy bypassed, and checks that nothing happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from reward_search.candidates.candidate import find_entry
+from reward_search.candidates.probes import run_probes
+from reward_search.candidates.sandbox import CandidateRunner
+from reward_search.candidates.settings import CandidatesConfig, SandboxConfig
+from reward_search.candidates.validation import validate_source
+
+CORPUS = Path(__file__).parent / "corpus"
+HOSTILE = sorted((CORPUS / "hostile").glob("*.py"))
+BENIGN = sorted((CORPUS / "benign").glob("*.py"))
+SECRET = "sk-canary-7f3a9d2e41b8"
+CONTAINED = {"mutate_inputs"}  # harmless to us once contained: may be accepted
+# Rejected by the policy; with it bypassed they only change their own worker (the session test checks that).
+CONTAINED_WHEN_BYPASSED = CONTAINED | {"monkeypatch_re", "monkeypatch_math_json"}
+CONFIG = CandidatesConfig(sandbox=SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0))
+SAMPLE_ROWS = (
+    ("What is 2+3?", "<thinking>2+3=5</thinking>\n<solution>5</solution>", "5"),
+    ("What is 10*4?", "<thinking>10*4=40</thinking><solution>41</solution>", "40"),
+    ("Half of 18?", "Half of 18 is 9. So the answer is 9.", "9"),
+    ("What is 7-2?", "", "5"),
+    ("1,000+234?", "<thinking>add</thinking><solution>1,234</solution>", "1234"),
+)
+
+
+@pytest.fixture(scope="module")
+def secret_env():
+    previous = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = SECRET
+    yield SECRET
+    if previous is None:
+        os.environ.pop("OPENAI_API_KEY", None)
+    else:
+        os.environ["OPENAI_API_KEY"] = previous
+
+
+@pytest.fixture(scope="module")
+def canary_dir():
+    """A world-writable directory: only the sandbox, not file permissions, may stop writes into it."""
+    path = Path(tempfile.mkdtemp(prefix="reward-canary-"))
+    path.chmod(0o777)
+    yield path
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()
+
+
+@pytest.fixture(scope="module")
+def listener():
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def session(secret_env):
+    with CandidateRunner(CONFIG.sandbox, CONFIG.policy) as runner:
+        yield runner
+
+
+def _hostile_source(path: Path, canary: Path, port: int) -> str:
+    text = path.read_text()
+    return text.replace("/tmp/reward_search_canary", str(canary)).replace("47653", str(port))
+
+
+def _assert_nothing_happened(outputs: list[str], canary: Path, listener: socket.socket) -> None:
+    assert list(canary.iterdir()) == [], "a candidate wrote into the canary directory"
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # no connection reached the loopback listener
+    for text in outputs:
+        assert SECRET not in text
+    assert os.environ["OPENAI_API_KEY"] == SECRET  # the parent is intact
+
+
+def _benign_scores(runner: CandidateRunner) -> list[float | None]:
+    source = (CORPUS / "benign" / "helper_functions_typed.py").read_text()
+    prompts, completions, answers = (list(col) for col in zip(*SAMPLE_ROWS, strict=True))
+    result = runner.call(source, find_entry(source), prompts, completions, answer=answers)
+    assert result.ok, result.error
+    return result.scores  # type: ignore[return-value]
+
+
+def test_corpus_sizes():
+    assert len(HOSTILE) >= 40
+    assert len(BENIGN) >= 15
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
+def test_hostile_rejected_or_contained(path, session, canary_dir, listener):
+    source = _hostile_source(path, canary_dir, listener.getsockname()[1])
+    verdict = validate_source(source, session, CONFIG)
+    outputs = [json.dumps(verdict.to_json())]
+    if path.stem not in CONTAINED:
+        assert not verdict.accepted, verdict.to_json()
+    # The policy is only the first filter: run the same code with it bypassed, straight into the sandbox.
+    entry = find_entry(source)
+    report = run_probes(session, source, entry, CONFIG.probes)
+    outputs.append(json.dumps(report))
+    if path.stem not in CONTAINED_WHEN_BYPASSED:
+        assert not report["passed"], report
+    _assert_nothing_happened(outputs, canary_dir, listener)
+
+
+def test_session_unharmed_by_hostile_corpus(session, canary_dir, listener):
+    """After the whole corpus ran in this session, a benign reward scores exactly as in a fresh session."""
+    for path in HOSTILE:
+        source = _hostile_source(path, canary_dir, listener.getsockname()[1])
+        session.load(source, find_entry(source))  # at least loaded, so module-level patches ran
+    in_session = _benign_scores(session)
+    with CandidateRunner(CONFIG.sandbox, CONFIG.policy) as fresh:
+        alone = _benign_scores(fresh)
+    assert in_session == alone
+    assert in_session[0] == 1.0 and in_session[3] == -0.5
+    _assert_nothing_happened([], canary_dir, listener)
+
+
+@pytest.mark.parametrize(
+    "name", ["dunder_subclasses_system", "write_run_dir", "typing_sys_reexport", "frame_traceback", "ctypes_libc"]
+)
+def test_escapes_blocked_even_as_root_without_privilege_drop(name, canary_dir, listener, secret_env):
+    """With the uid drop off (root keeps file permissions), the audit hook and FSIZE=0 still stop writes."""
+    config = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, drop_privileges=False)
+    source = _hostile_source(CORPUS / "hostile" / f"{name}.py", canary_dir, listener.getsockname()[1])
+    with CandidateRunner(config) as runner:
+        result = runner.call(source, "reward", ["q"], ["<solution>1</solution>"], answer=["1"])
+    assert not result.ok
+    assert result.kind == "error"
+    assert "not permitted" in (result.error or "") or "Error" in (result.error or "")
+    _assert_nothing_happened([result.error or ""], canary_dir, listener)
+
+
+def test_mutating_inputs_changes_nothing_outside(session):
+    source = (CORPUS / "hostile" / "mutate_inputs.py").read_text()
+    prompts = [[{"role": "user", "content": "q"}]]
+    completions, answers = ["<solution>5</solution>"], ["5"]
+    snapshot = json.dumps([prompts, completions, answers])
+    for _ in range(2):
+        result = session.call(source, "reward", prompts, completions, answer=answers)
+        assert result.ok and result.scores == [1.0]  # the second call sees fresh copies too
+    assert json.dumps([prompts, completions, answers]) == snapshot
+
+
+def _in_process(source: str, entry: str, prompts, completions, answers):
+    """Reference scores: the benign corpus is our own trusted code, so tests may run it directly."""
+    namespace: dict = {"__name__": "reference"}
+    exec(compile(source, "<benign>", "exec"), namespace)
+    return [float(s) for s in namespace[entry](prompts=prompts, completions=completions, answer=answers)]
+
+
+@pytest.mark.parametrize("path", BENIGN, ids=[p.stem for p in BENIGN])
+def test_benign_accepted_with_correct_scores(path, session):
+    source = path.read_text()
+    verdict = validate_source(source, session, CONFIG)
+    assert verdict.accepted, verdict.to_json()
+    assert verdict.candidate is not None and verdict.candidate.probe == verdict.probe
+    prompts, completions, answers = (list(col) for col in zip(*SAMPLE_ROWS, strict=True))
+    chat = [[{"role": "assistant", "content": c}] for c in completions]
+    for shaped in (completions, chat):
+        expected = _in_process(source, verdict.name, prompts, shaped, answers)
+        result = session.call(source, verdict.name, prompts, shaped, answer=answers)
+        assert result.ok, result.error
+        assert result.scores == pytest.approx(expected)
+
+
+def test_canary_dir_is_writable_by_nobody(canary_dir):
+    assert stat.S_IMODE(canary_dir.stat().st_mode) == 0o777
