@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "installed into $(VENV)"
 
 demo: install
-	$(BIN)/reward-search evaluate experiments/demo.yaml
+	$(BIN)/reward-search run experiments/demo.yaml
 
 lint: install
 	$(BIN)/ruff check .

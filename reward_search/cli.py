@@ -242,6 +242,66 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return 0 if result.status == "done" else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _quiet_libraries()
+    from reward_search.search.driver import run_search
+
+    outcome = run_search(config, args.run_dir, address=args.address)
+    print(f"run directory: {outcome.run_dir} ({outcome.seconds / 60:.1f} min)")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from reward_search.config import load_config
+    from reward_search.search.driver import CONFIG_FILE, run_search
+
+    folder = Path(args.run_dir)
+    if not (folder / CONFIG_FILE).is_file():
+        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE}); start one with `reward-search run`")
+    config = load_config(folder / CONFIG_FILE)
+    _quiet_libraries()
+    outcome = run_search(config, folder, address=args.address, resume=True)
+    print(f"run directory: {outcome.run_dir} ({outcome.seconds / 60:.1f} min)")
+    return 0
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from reward_search.config import load_config
+    from reward_search.search.driver import CONFIG_FILE, finalize_only
+
+    folder = Path(args.run_dir)
+    if not (folder / CONFIG_FILE).is_file():
+        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
+    _quiet_libraries()
+    outcome = finalize_only(load_config(folder / CONFIG_FILE), folder, address=args.address)
+    print(f"finalize: best recipe {outcome['best_recipe']}; wrote {folder / 'finalize.json'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from reward_search.search.driver import CONFIG_FILE, DriverState
+    from reward_search.search.leaderboard import LEADERBOARD_FILE, load_entries
+    from reward_search.search.progress import leaderboard_table
+
+    folder = Path(args.run_dir)
+    if not (folder / CONFIG_FILE).is_file():
+        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
+    entries = load_entries(folder) if (folder / LEADERBOARD_FILE).is_file() else []
+    state = DriverState.load(folder)
+    if args.json:
+        print(json.dumps({"entries": [e.to_dict() for e in entries], "state": vars(state)}, indent=2, default=str))
+        return 0
+    from reward_search.config import load_config
+
+    config = load_config(folder / CONFIG_FILE)
+    rounds = max((e.round for e in entries), default=0)
+    print(f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
+          f"{state.sessions} driver session(s); proposer spend ${state.proposer_usage.get('cost_usd', 0.0):.4f}")
+    print(leaderboard_table(entries))
+    return 0
+
+
 def cmd_models_prepare(args: argparse.Namespace) -> int:
     _quiet_libraries()
     from reward_search.training.models import embedded_model_dir, tiny_tokenizer_dir
@@ -291,6 +351,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the TrialResult as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_screen)
+
+    p = sub.add_parser(
+        "run",
+        help="run a reward search (rounds of proposals screened as Ray Tune trials)",
+        description="Start a search: each round the proposer writes candidate rewards, they are validated in the "
+        "sandbox, screened as GRPO + LoRA Tune trials and ranked on the dev split; the leaderboard conditions the "
+        "next round. Uses RAY_ADDRESS / --address when given, else starts a local Ray. Ctrl-C stops it; "
+        "`reward-search resume RUN_DIR` continues without retraining finished candidates.",
+    )
+    _add_config_args(p)
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--run-dir", help="run directory (default: <run.storage_path>/<run.name>)")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("resume", help="continue a run from its run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.set_defaults(handler=cmd_resume)
+
+    p = sub.add_parser(
+        "finalize",
+        help="ensembles, baseline, random control and seeds for a finished search (runs after `run` by itself)",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.set_defaults(handler=cmd_finalize)
+
+    p = sub.add_parser("status", help="progress and leaderboard of a run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--json", action="store_true", help="print entries and driver state as JSON")
+    p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("validate", help="check an experiment file and print the resolved config")
     _add_config_args(p)

@@ -20,6 +20,7 @@ import yaml
 
 from reward_search.candidates.settings import CandidatesConfig
 from reward_search.errors import ConfigError
+from reward_search.proposers.settings import ProposerConfig
 
 
 def _positive(**extra: Any) -> dict[str, Any]:
@@ -157,6 +158,70 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """Rounds, trial resources, concurrency, retries, early stopping and budgets of a search."""
+
+    rounds: int = field(default=5, metadata=_positive())
+    candidates_per_round: int = field(default=10, metadata=_positive())
+    # barrier: round r+1 is proposed when round r's trials are done (the paper); async: as soon as r is handed out.
+    mode: Literal["barrier", "async"] = "barrier"
+    cpus_per_trial: float = field(default=1.0, metadata={"min": 0.0})
+    gpus_per_trial: float = field(default=0.0, metadata={"min": 0.0})  # fractions share a GPU
+    max_concurrent_trials: int | None = field(default=None, metadata=_positive())
+    max_failures: int = field(default=2, metadata={"min": 0})  # Tune retries of a trial's infrastructure failures
+    asha: bool = False  # stop weak candidates early on their intermediate dev accuracy
+    asha_grace_period: int = field(default=1, metadata=_positive())  # in training steps
+    # Rejected proposals are replaced by new ones, up to this many proposer calls per round.
+    max_proposal_attempts: int = field(default=4, metadata=_positive())
+    budget_gpu_hours: float | None = field(default=None, metadata={"min": 0.0})
+    budget_usd: float | None = field(default=None, metadata={"min": 0.0})
+    max_candidates: int | None = field(default=None, metadata=_positive())
+    dashboard: bool = True  # start Ray's dashboard with a local cluster
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """One ensemble recipe of the finalize phase: which screened rewards train together, and for how long."""
+
+    name: str
+    # top_k: the k best by selection accuracy; diverse: the best of each round; correctness: the k top-2k
+    # candidates whose probes separated correct from wrong answers most.
+    kind: Literal["top_k", "diverse", "correctness"] = "top_k"
+    k: int = field(default=5, metadata=_positive())
+    full_budget: bool = False  # train for training.steps (the screening budget) instead of finalize.steps
+
+
+DEFAULT_RECIPES = (
+    RecipeConfig("top3", "top_k", 3),
+    RecipeConfig("top5", "top_k", 5),
+    RecipeConfig("top5_full", "top_k", 5, full_budget=True),
+    RecipeConfig("top7", "top_k", 7),
+    RecipeConfig("top10", "top_k", 10),
+    RecipeConfig("diverse", "diverse", 5),
+    RecipeConfig("correctness", "correctness", 5),
+)
+
+
+@dataclass(frozen=True)
+class FinalizeConfig:
+    """The phase after the rounds: ensembles, a base-only baseline, a random control, seeds; then test once."""
+
+    enabled: bool = True  # run automatically after the last round
+    steps: int | None = field(default=None, metadata=_positive())  # ensemble training steps; None: training.steps
+    recipes: tuple[RecipeConfig, ...] = DEFAULT_RECIPES
+    baseline: bool = True
+    random_control: bool = True
+    random_k: int = field(default=5, metadata=_positive())
+    random_seed: int = 0
+    seeds: int = field(default=3, metadata=_positive())  # trainings of the best recipe (run.seed, +1, ...)
+
+    def validate(self) -> list[tuple[str, str]]:
+        names = [r.name for r in self.recipes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        return [("recipes", f"duplicate recipe names: {', '.join(duplicates)}")] if duplicates else []
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: every knob, with its default, in one place."""
 
@@ -166,6 +231,9 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     candidates: CandidatesConfig = field(default_factory=CandidatesConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    proposer: ProposerConfig = field(default_factory=ProposerConfig)
+    finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
@@ -279,6 +347,10 @@ def from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
             if "max" in meta and converted > meta["max"]:
                 raise ConfigError(f"{where}: must be at most {meta['max']}, got {converted!r}")
         kwargs[key] = converted
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and name not in kwargs:
+            raise ConfigError(f"{prefix + '.' if prefix else ''}{name}: required")
     instance = cls(**kwargs)
     validate = getattr(instance, "validate", None)
     if callable(validate):

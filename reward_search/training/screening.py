@@ -368,12 +368,31 @@ def _sandbox_metrics(funcs: Sequence[Any]) -> dict[str, float]:
 
 
 def _final_report(result: TrialResult) -> dict[str, Any]:
+    """The last Tune report: everything the leaderboard needs, so the driver needs no shared filesystem."""
+    m = result.metrics or {}
+    t = result.test_metrics or {}
     return {
         "step": result.steps,
         "final": True,
         "status": result.status,
-        "selection_accuracy": result.metrics.get("accuracy"),
-        "selection_f1": result.metrics.get("f1"),
+        "error": result.error or "",
+        "trial_key": result.key,
+        "trial_dir": result.out_dir,
+        "selection_split": result.selection_split,
+        "selection_accuracy": m.get("accuracy"),
+        "dev_accuracy": m.get("accuracy") if result.selection_split == "dev" else None,
+        "selection_f1": m.get("f1"),
+        "selection_extraction_rate": m.get("extraction_rate"),
+        "selection_correct": m.get("correct"),
+        "selection_n": m.get("n"),
+        "test_accuracy": t.get("accuracy"),
+        "test_f1": t.get("f1"),
+        "test_correct": t.get("correct"),
+        "test_n": t.get("n"),
+        "train_seconds": result.train_seconds,
+        "device": result.device,
+        "cached": result.cached,
+        "curve_summary_json": json.dumps(result.curve_summary, default=str),
     }
 
 

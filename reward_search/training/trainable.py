@@ -13,9 +13,11 @@ from reward_search.training.reporting import TuneReporter
 from reward_search.training.spec import RewardSpec
 
 
-def trial_params(config: ExperimentConfig, spec: RewardSpec, trial_dir: str) -> dict[str, Any]:
-    """The param_space entry for one screening trial."""
-    return {"config": config.to_dict(), "spec": spec.to_dict(), "trial_dir": trial_dir}
+def trial_params(
+    config: ExperimentConfig, spec: RewardSpec, trial_dir: str | None = None, **labels: Any
+) -> dict[str, Any]:
+    """The param_space entry for one screening trial (trial_dir None: the run's trials/<key> folder)."""
+    return {"config": config.to_dict(), "spec": spec.to_dict(), "trial_dir": trial_dir, **labels}
 
 
 def screening_trainable(params: dict[str, Any]) -> None:

@@ -1,0 +1,135 @@
+"""Orchestration cost of the search: Tune + searcher + leaderboard + proposing, with trials that only sleep.
+
+1. Overhead per trial: 16 no-op trials through the search driver (evolutionary proposer, sandbox validation,
+   leaderboard actor) against the same 16 no-op trials through a bare `tune.Tuner`, on 4 logical GPUs.
+2. Makespan of 32 trials of known, varied durations (2-10 s) on a simulated cluster of 8 logical GPUs, against
+   the ideal max(sum/8, longest): scheduling efficiency (target >= 0.9).
+3. GPU-idle fraction of the round-barrier mode versus the async mode: 4 rounds x 8 candidates on 8 logical GPUs
+   with log-normal durations.
+
+Prints the figures and writes benchmarks/results/search_overhead.json.
+    .venv/bin/python benchmarks/search_overhead.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+SMOKE = REPO / "experiments" / "smoke.yaml"
+
+
+def duration_for(candidate_id: str, kind: str) -> float:
+    """A deterministic duration per candidate: uniform 2-10 s, or log-normal (median 4 s, sigma 0.6, cap 20 s)."""
+    u = int(hashlib.sha256(candidate_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    if kind == "uniform":
+        return 2.0 + 8.0 * u
+    if kind == "lognormal":
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(min(max(u, 1e-6), 1 - 1e-6))
+        return min(20.0, 4.0 * math.exp(0.6 * z))
+    return 0.0
+
+
+def sleeping_trainable(params: dict) -> None:
+    """Sleeps for its candidate's duration, logs (start, end), reports a final result."""
+    from ray import tune
+
+    kind = params["config"]["run"]["name"].split("-")[0]
+    seconds = duration_for(params.get("candidate_id", ""), kind)
+    start = time.time()
+    time.sleep(seconds)
+    with (Path(params["config"]["run"]["storage_path"]) / "spans.jsonl").open("a") as handle:
+        handle.write(json.dumps({"start": start, "end": time.time(), "seconds": seconds}) + "\n")
+    tune.report({"final": True, "status": "done", "selection_accuracy": 0.0, "selection_n": 1, "selection_correct": 0})
+
+
+def run_search(folder: Path, name: str, gpus: int, rounds: int, per_round: int, mode: str) -> dict:
+    from reward_search.config import load_config
+    from reward_search.search.driver import run_search as drive
+
+    config = load_config(SMOKE, [
+        f"run.storage_path={folder}", f"run.name={name}", f"search.rounds={rounds}",
+        f"search.candidates_per_round={per_round}", f"search.mode={mode}", "search.gpus_per_trial=1",
+        "search.cpus_per_trial=0", "search.dashboard=false", "finalize.enabled=false",
+    ])
+    started = time.time()
+    drive(config, address="auto", trainable=sleeping_trainable, verbose=False)
+    wall = time.time() - started
+    spans = [json.loads(line) for line in (folder / "spans.jsonl").read_text().splitlines()]
+    (folder / "spans.jsonl").unlink()
+    first = min(s["start"] for s in spans)
+    last = max(s["end"] for s in spans)
+    busy = sum(s["seconds"] for s in spans)
+    ideal = max(busy / gpus, max(s["seconds"] for s in spans))
+    return {"trials": len(spans), "wall_seconds": round(wall, 2), "makespan_seconds": round(last - first, 2),
+            "ideal_seconds": round(ideal, 2), "efficiency": round(ideal / (last - first), 3),
+            "gpu_idle_fraction": round(1 - busy / (gpus * (last - first)), 3)}
+
+
+def bare_tune(count: int) -> float:
+    from ray import tune
+
+    def noop(params: dict) -> None:
+        tune.report({"final": True})
+
+    started = time.time()
+    tune.Tuner(tune.with_resources(noop, {"cpu": 0, "gpu": 1}), param_space={"i": tune.grid_search(list(range(count)))},
+               run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0)).fit()
+    return time.time() - started
+
+
+def main() -> int:
+    import warnings
+
+    import ray
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    report: dict = {"benchmark": "search_overhead", "cpus": os.cpu_count()}
+    ray.init(num_cpus=4, num_gpus=8, include_dashboard=False, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            bare = bare_tune(16)
+            ours = run_search(folder, "none-overhead", gpus=8, rounds=1, per_round=16, mode="barrier")
+            report["overhead"] = {
+                "trials": 16,
+                "bare_tune_seconds_per_trial": round(bare / 16, 3),
+                "search_seconds_per_trial": round(ours["wall_seconds"] / 16, 3),
+                "added_seconds_per_trial": round((ours["wall_seconds"] - bare) / 16, 3),
+                "note": "search time includes proposing and sandbox-validating each candidate",
+            }
+            print(json.dumps(report["overhead"], indent=2))
+            report["makespan"] = run_search(folder, "uniform-makespan", gpus=8, rounds=1, per_round=32,
+                                            mode="barrier")
+            report["makespan"]["target"] = "efficiency >= 0.9"
+            print(json.dumps(report["makespan"], indent=2))
+            barrier = run_search(folder, "lognormal-barrier", gpus=8, rounds=4, per_round=8, mode="barrier")
+            asynchronous = run_search(folder, "lognormal-async", gpus=8, rounds=4, per_round=8, mode="async")
+            report["barrier_vs_async"] = {"barrier": barrier, "async": asynchronous,
+                                          "idle_ratio": round(asynchronous["gpu_idle_fraction"]
+                                                              / max(barrier["gpu_idle_fraction"], 1e-9), 3)}
+            print(json.dumps(report["barrier_vs_async"], indent=2))
+    finally:
+        ray.shutdown()
+    out = RESULTS / "search_overhead.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"scheduling efficiency {report['makespan']['efficiency']} (target >= 0.9); GPU idle barrier "
+          f"{report['barrier_vs_async']['barrier']['gpu_idle_fraction']} vs async "
+          f"{report['barrier_vs_async']['async']['gpu_idle_fraction']}; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

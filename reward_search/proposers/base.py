@@ -1,0 +1,156 @@
+"""The Proposer seam: ``propose(feedback, n, round)`` returns unvalidated candidates; a registry picks the kind.
+
+Proposers never execute candidate code: the driver validates every candidate (policy, sandbox, probes) and asks
+again for replacements of rejected ones, possibly several times per round. A proposer is deterministic given its
+seed, its inputs and the number of earlier calls (an LLM up to the LLM), and its state is plain JSON
+(`state`/`load_state`), so a resumed search continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from reward_search.candidates.candidate import RewardCandidate
+from reward_search.candidates.settings import DEFAULT_IMPORTS
+from reward_search.proposers.settings import ProposerConfig
+from reward_search.search.feedback import Feedback
+from reward_search.task.base import Problem
+from reward_search.task.base_rewards import BASE_REWARDS
+
+PROTECTED_NAMES: frozenset[str] = frozenset(BASE_REWARDS)
+
+
+class ProposerError(RuntimeError):
+    """A proposer cannot work at all (e.g. the LLM rejects the credentials); retrying will not help."""
+
+
+class BudgetExhausted(ProposerError):
+    """The proposer's dollar budget is spent: `propose` raises this before any call that would exceed it."""
+
+
+@dataclass
+class ProposerUsage:
+    """What a proposer has spent so far: calls, retries, tokens, dollars and seconds waiting for replies."""
+
+    calls: int = 0
+    failed_calls: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    candidates: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProposerUsage:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ProposerContext:
+    """What a proposer may need besides its config; each kind takes what it uses and ignores the rest."""
+
+    train: tuple[Problem, ...] = ()  # GRPO training pool: the LLM prompt samples Q/A from it
+    pool: tuple[RewardCandidate, ...] = ()  # validated candidates the random control draws from
+    allowed_imports: tuple[str, ...] = DEFAULT_IMPORTS  # shown to the LLM (CandidatesConfig.policy)
+    completion: Callable[..., Any] | None = None  # replaces litellm.completion (tests, custom clients)
+    mock_responses: tuple[Any, ...] | None = None  # litellm mock_response per call, in order (tests)
+
+
+class Proposer(ABC):
+    """Writes candidate reward functions. Subclasses set `kind` and implement `propose`."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, config: ProposerConfig) -> None:
+        self.config = config
+        self._usage = ProposerUsage()
+        self._calls: dict[int, int] = {}  # round -> propose calls so far (seeds each call's randomness)
+
+    @classmethod
+    def create(cls, config: ProposerConfig, context: ProposerContext) -> Proposer:
+        """Build from the config and the context (override to take what the kind needs)."""
+        return cls(config)
+
+    @abstractmethod
+    def propose(self, feedback: Feedback, n: int, round: int) -> list[RewardCandidate]:
+        """Up to about `n` new candidates for `round` (status ``proposed``, origin set); not validated."""
+
+    def usage(self) -> ProposerUsage:
+        """A copy of the running totals."""
+        return ProposerUsage.from_dict(self._usage.to_dict())
+
+    def _next_call(self, round: int) -> int:
+        """The index of this call within `round` (0 for the first), advancing the counter."""
+        index = self._calls.get(round, 0)
+        self._calls[round] = index + 1
+        self._usage.calls += 1
+        return index
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue identically after a restart, as plain JSON."""
+        return {
+            "kind": self.kind,
+            "calls": {str(r): c for r, c in sorted(self._calls.items())},
+            "usage": self._usage.to_dict(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from `state` (as returned by `state`, possibly through JSON)."""
+        if state.get("kind", self.kind) != self.kind:
+            raise ValueError(f"state of a {state['kind']!r} proposer given to a {self.kind!r} proposer")
+        self._calls = {int(r): int(c) for r, c in state.get("calls", {}).items()}
+        self._usage = ProposerUsage.from_dict(state.get("usage", {}))
+
+
+PROPOSERS: dict[str, type[Proposer]] = {}
+
+
+def register_proposer(cls: type[Proposer]) -> type[Proposer]:
+    """Class decorator: make a proposer selectable by `ProposerConfig.kind`."""
+    PROPOSERS[cls.kind] = cls
+    return cls
+
+
+def make_proposer(config: ProposerConfig, context: ProposerContext | None = None, **fields: Any) -> Proposer:
+    """The proposer `config.kind` names. `fields` are shortcuts for `ProposerContext` fields (e.g. ``train=``)."""
+    from reward_search.proposers import evolutionary, llm, random  # noqa: F401  (registers the built-in kinds)
+
+    context = dataclasses.replace(context or ProposerContext(), **fields)
+    try:
+        cls = PROPOSERS[config.kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown proposer kind {config.kind!r}; choose one of {', '.join(sorted(PROPOSERS))}"
+        ) from None
+    return cls.create(config, context)
+
+
+def safe_name(raw: str, fallback: str = "reward") -> str:
+    """`raw` as a public Python identifier that is not a protected base reward's name."""
+    name = re.sub(r"\W+", "_", raw.strip()).strip("_") or fallback
+    if name[0].isdigit():
+        name = f"r_{name}"
+    if name in PROTECTED_NAMES:
+        name = f"{name}_variant"
+    return name
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name_2`, `name_3`, ... when taken (the result is added to `taken`)."""
+    candidate, k = name, 2
+    while candidate in taken:
+        candidate, k = f"{name}_{k}", k + 1
+    taken.add(candidate)
+    return candidate
+

@@ -1,0 +1,339 @@
+"""The search driver: rounds of proposals screened as Ray Tune trials, recorded in the leaderboard, resumable.
+
+A run directory holds everything: `config.yaml` (resolved), `manifest.json`, `candidates/`, `leaderboard.parquet`,
+`driver_state.json` (rounds proposed, proposer state and spend), `trials/<key>/` and Tune's folders under `tune/`.
+`run_search` starts or continues a run from that directory alone: finished candidates are never retrained (their
+trials are cached by key) and interrupted ones resume from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reward_search import io
+from reward_search.config import ExperimentConfig, dump_config, load_config, to_plain
+from reward_search.errors import UserError
+from reward_search.search.records import LeaderboardEntry
+
+STATE_FILE = "driver_state.json"
+CONFIG_FILE = "config.yaml"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class DriverState:
+    """What the driver must remember across restarts besides the leaderboard."""
+
+    proposed_rounds: list[int] = dataclasses.field(default_factory=list)
+    proposer_state: dict[str, Any] = dataclasses.field(default_factory=dict)
+    proposer_usage: dict[str, Any] = dataclasses.field(default_factory=dict)
+    duplicates_skipped: int = 0
+    sessions: int = 0
+
+    @classmethod
+    def load(cls, run_dir: Path) -> DriverState:
+        path = run_dir / STATE_FILE
+        if not path.is_file():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
+
+    def save(self, run_dir: Path) -> None:
+        io.write_json(run_dir / STATE_FILE, dataclasses.asdict(self))
+
+
+def resolve_run_dir(config: ExperimentConfig, run_dir: str | None) -> tuple[ExperimentConfig, Path]:
+    """The run directory, and the config with absolute paths (Tune trials run in other working directories)."""
+    folder = Path(run_dir) if run_dir else Path(config.run.storage_path) / config.run.name
+    folder = folder.expanduser().resolve()
+    run = dataclasses.replace(config.run, storage_path=str(folder.parent), name=folder.name)
+    data = config.data
+    if data.path:
+        data = dataclasses.replace(data, path=str(Path(data.path).expanduser().resolve()))
+    return dataclasses.replace(config, run=run, data=data), folder
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("reward-search", "torch", "transformers", "trl", "peft", "ray", "datasets", "litellm"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def prepare_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
+    """Write config.yaml and manifest.json for a new run; refuse a folder that holds a different run."""
+    existing = run_dir / CONFIG_FILE
+    if existing.is_file():
+        stored = load_config(existing)
+        if stored != config:
+            raise UserError(
+                f"{run_dir} already holds a run with a different config; use `reward-search resume {run_dir}` to "
+                "continue it, or choose another run.name / --run-dir"
+            )
+        return
+    from reward_search.task.gsm8k import load_splits
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    splits = load_splits(config.data)
+    io.write_text(existing, dump_config(config))
+    io.write_json(
+        run_dir / MANIFEST_FILE,
+        {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
+         "seed": config.run.seed, "data": to_plain(splits.manifest)},
+    )
+
+
+class SearchRun:
+    """One driver session over a run directory."""
+
+    def __init__(self, config: ExperimentConfig, run_dir: Path, leaderboard: Any, proposer: Any) -> None:
+        self.config, self.run_dir, self.leaderboard, self.proposer = config, run_dir, leaderboard, proposer
+        self.state = DriverState.load(run_dir)
+        if self.state.proposer_state:
+            proposer.load_state(self.state.proposer_state)
+
+    # ----------------------------------------------------------------------------------------- proposing
+
+    def entries(self) -> list[LeaderboardEntry]:
+        import ray
+
+        return ray.get(self.leaderboard.all.remote())
+
+    def fill_round(self, round: int, wanted: int) -> list[str]:
+        """Propose and validate until `round` has `wanted` accepted candidates (bounded attempts)."""
+        import ray
+
+        from reward_search.candidates.candidate import normalise_source
+        from reward_search.candidates.sandbox import CandidateRunner
+        from reward_search.candidates.validation import validate_candidate
+        from reward_search.search.feedback import build_feedback
+        from reward_search.task.base_rewards import BASE_REWARDS
+
+        entries = self.entries()
+        have = [e for e in entries if e.round == round and e.status != "rejected"]
+        need = wanted - len(have)
+        seen = {normalise_source(e.source) for e in entries}
+        feedback = build_feedback([e for e in entries if e.round < round], round, self.config.proposer)
+        accepted: list[str] = []
+        attempts = 0
+        with CandidateRunner(self.config.candidates.sandbox, self.config.candidates.policy) as runner:
+            while need > 0 and attempts < self.config.search.max_proposal_attempts:
+                attempts += 1
+                for candidate in self.proposer.propose(feedback, need, round):
+                    shape = normalise_source(candidate.source)
+                    if shape in seen:
+                        self.state.duplicates_skipped += 1
+                        continue
+                    seen.add(shape)
+                    if candidate.name in BASE_REWARDS:
+                        verdict_candidate = candidate.with_verdict("rejected", ("name clashes with a base reward",))
+                        status, reasons = "rejected", ["name clashes with a base reward"]
+                    else:
+                        verdict = validate_candidate(candidate, runner, self.config.candidates)
+                        verdict_candidate = verdict.candidate or candidate
+                        status = "accepted" if verdict.accepted else "rejected"
+                        reasons = [f"{verdict.stage}: {r}" for r in verdict.reasons]
+                    added = ray.get(
+                        self.leaderboard.add_candidate.remote(verdict_candidate.to_dict(), round, status, reasons)
+                    )
+                    if added and status == "accepted":
+                        accepted.append(verdict_candidate.id)
+                        need -= 1
+                        if need == 0:
+                            break
+        self.state.proposed_rounds = sorted({*self.state.proposed_rounds, round})
+        self.state.proposer_state = self.proposer.state()
+        self.state.proposer_usage = self.proposer.usage().to_dict()
+        self.state.save(self.run_dir)
+        return accepted
+
+    def budget_reason(self) -> str | None:
+        """Why no further round may start, or None."""
+        import ray
+
+        search = self.config.search
+        summary = ray.get(self.leaderboard.summary.remote())
+        if search.max_candidates is not None and summary["candidates"] >= search.max_candidates:
+            return f"candidate budget reached ({summary['candidates']} >= {search.max_candidates})"
+        if search.budget_gpu_hours is not None and summary["gpu_hours"] >= search.budget_gpu_hours:
+            return f"GPU-hour budget reached ({summary['gpu_hours']:.2f} >= {search.budget_gpu_hours})"
+        spent = float(self.proposer.usage().cost_usd)
+        if search.budget_usd is not None and spent >= search.budget_usd:
+            return f"LLM budget reached (${spent:.2f} >= ${search.budget_usd})"
+        return None
+
+    # ----------------------------------------------------------------------------------------- trials
+
+    def make_params(self, entry: LeaderboardEntry) -> dict[str, Any]:
+        from reward_search.candidates.candidate import Origin, RewardCandidate
+        from reward_search.training.spec import RewardSpec
+        from reward_search.training.trainable import trial_params
+
+        candidate = RewardCandidate(
+            name=entry.name, source=entry.source, description=entry.description,
+            origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)),
+            status="accepted",
+        )
+        spec = RewardSpec((candidate,), base_rewards=self.config.training.base_rewards)
+        return trial_params(self.config, spec, None, round=entry.round, candidate=entry.name,
+                            candidate_id=entry.candidate_id)
+
+    def resume_point(self) -> tuple[int, set[int], list[tuple[int, str]]]:
+        """(last round started, rounds fully proposed, candidates to screen) from the run directory."""
+        entries = self.entries()
+        started = max((e.round for e in entries), default=0)
+        proposed = set(self.state.proposed_rounds)
+        queue = [(e.round, e.candidate_id) for e in entries if e.status in ("accepted", "screening")]
+        return max(started, max(proposed, default=0)), proposed, sorted(queue)
+
+
+def _trial_name(trial: Any) -> str:
+    config = trial.config
+    return f"r{config.get('round', 0)}-{config.get('candidate', 'trial')}-{trial.trial_id[-5:]}"
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: Path
+    entries: list[LeaderboardEntry]
+    stop_reason: str | None
+    dashboard_url: str | None
+    seconds: float
+
+
+def run_search(
+    config: ExperimentConfig,
+    run_dir: str | Path | None = None,
+    address: str | None = None,
+    trainable: Callable[[dict[str, Any]], None] | None = None,
+    resume: bool = False,
+    verbose: bool = True,
+    proposer: Any = None,
+    finalize: bool = True,
+    finalize_trainable: Callable[[dict[str, Any]], None] | None = None,
+) -> SearchOutcome:
+    """Run (or continue) a search until its rounds or budgets are exhausted.
+
+    `trainable` replaces the screening run (tests of scheduling use a cheap one; finalize then runs only with
+    `finalize_trainable`); `proposer` replaces the configured proposer (tests inject an LLM proposer with canned
+    replies). After the last round the finalize phase runs when `finalize` and `config.finalize.enabled`.
+    """
+    import ray
+    from ray import tune
+
+    from reward_search.proposers.base import make_proposer
+    from reward_search.search.leaderboard import leaderboard_actor, namespace_for
+    from reward_search.search.progress import SearchProgress, print_leaderboard
+    from reward_search.search.searcher import RewardSearcher
+    from reward_search.training.trainable import screening_trainable
+
+    started = time.time()
+    config, folder = resolve_run_dir(config, str(run_dir) if run_dir else None)
+    if resume and not (folder / CONFIG_FILE).is_file():
+        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
+    prepare_run_dir(config, folder)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    context = ray.init(
+        address=address,
+        namespace=namespace_for(config.run.name),
+        include_dashboard=config.search.dashboard if address is None else None,
+        log_to_driver=False,
+        ignore_reinit_error=True,
+    )
+    dashboard = getattr(context, "dashboard_url", None) or None
+    if verbose:
+        where = f"Ray at {address}" if address else "a local Ray"
+        print(f"run directory: {folder}\nusing {where}" + (f"; dashboard: http://{dashboard}" if dashboard else ""),
+              file=sys.stderr)
+    leaderboard = leaderboard_actor(folder, config.run.name)
+    if proposer is None:
+        from reward_search.task.gsm8k import load_splits
+
+        proposer = make_proposer(
+            config.proposer, train=load_splits(config.data).train,
+            allowed_imports=config.candidates.policy.allowed_imports,
+        )
+    run = SearchRun(config, folder, leaderboard, proposer)
+    run.state.sessions += 1
+    run.state.save(folder)
+    searcher = RewardSearcher(
+        leaderboard, run.fill_round, run.make_params, config.search.rounds, config.search.candidates_per_round,
+        mode=config.search.mode, gpus_per_trial=config.search.gpus_per_trial, budget_ok=run.budget_reason,
+    )
+    last_round, proposed, queue = run.resume_point()
+    searcher.prime(last_round, proposed, queue)
+    resources = {"cpu": config.search.cpus_per_trial, "gpu": config.search.gpus_per_trial}
+    scheduler = None
+    if config.search.asha:
+        scheduler = tune.schedulers.ASHAScheduler(
+            metric="dev_accuracy", mode="max", time_attr="step", max_t=config.training.steps,
+            grace_period=config.search.asha_grace_period,
+        )
+    tuner = tune.Tuner(
+        tune.with_resources(trainable or screening_trainable, resources),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=config.search.rounds * config.search.candidates_per_round + len(queue),
+            max_concurrent_trials=config.search.max_concurrent_trials,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            storage_path=str(folder / "tune"),
+            name=f"session-{run.state.sessions}",
+            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
+            verbose=0,
+            callbacks=[SearchProgress(leaderboard, verbose=verbose)],
+        ),
+    )
+    tuner.fit()
+    entries = run.entries()
+    run.state.proposer_usage = proposer.usage().to_dict()
+    run.state.save(folder)
+    searched_all = searcher.stop_reason is not None or set(run.state.proposed_rounds) >= set(
+        range(1, config.search.rounds + 1)
+    )
+    cheap_only = trainable is not None and finalize_trainable is None
+    if finalize and config.finalize.enabled and searched_all and not searcher.errors and not cheap_only:
+        from reward_search.search.finalize import finalize_run
+
+        if verbose:
+            print("finalize: ensembles, baseline, random control and seeds (dev ranking, then test once)",
+                  file=sys.stderr)
+        finalize_run(config, folder, entries, trainable=finalize_trainable, verbose=verbose)
+    if verbose:
+        print_leaderboard(entries, stream=sys.stdout)
+        if searcher.stop_reason:
+            print(f"stopped: {searcher.stop_reason}", file=sys.stderr)
+    return SearchOutcome(folder, entries, searcher.stop_reason, dashboard, time.time() - started)
+
+
+def finalize_only(config: ExperimentConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
+    """`reward-search finalize RUN_DIR`: the finalize phase over a run directory's leaderboard."""
+    import ray
+
+    from reward_search.search.finalize import finalize_run
+    from reward_search.search.leaderboard import load_entries, namespace_for
+
+    config, folder = resolve_run_dir(config, str(run_dir))
+    entries = load_entries(folder)
+    if not any(e.status == "done" for e in entries):
+        raise UserError(f"{folder}: no screened candidates yet; run or resume the search first")
+    ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, namespace=namespace_for(config.run.name),
+             include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    return finalize_run(config, folder, entries)

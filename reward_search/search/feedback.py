@@ -1,0 +1,195 @@
+"""What a proposer is told about earlier rounds: a deterministic, token-budgeted summary of the leaderboard.
+
+`build_feedback` sorts the leaderboard rows into ranked (screened and scored), rejected (failed validation) and
+failed (failed, crashed or stopped trials). `Feedback.render` writes the ranked table, the top-k sources, the
+training-curve summaries and the reasons, and drops the lowest-priority parts first when over the budget:
+failed trials, then rejections, then curve summaries, then sources (worst first), then table rows (worst first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reward_search.search.records import LeaderboardEntry
+
+if TYPE_CHECKING:  # the proposers package imports this module; importing it here at runtime would be circular
+    from reward_search.proposers.settings import ProposerConfig
+
+FAILED_STATUSES: tuple[str, ...] = ("failed", "crashed", "stopped")
+VALIDATED_STATUSES: tuple[str, ...] = ("accepted", "screening", "done", "failed", "stopped")
+_EMPTY_TEXT = "No earlier rounds: this is the first round, so there are no scores or rejections to learn from yet."
+_REASON_CHARS = 300
+
+
+def approx_tokens(text: str) -> int:
+    """A cheap token estimate (characters / 4, rounded up): good enough for budgeting a prompt section."""
+    return math.ceil(len(text) / 4)
+
+
+def _rank_key(entry: LeaderboardEntry) -> tuple[Any, ...]:
+    acc = entry.accuracy if entry.accuracy is not None else -1.0
+    low = entry.ci_low if entry.ci_low is not None else -1.0
+    f1 = entry.f1 if entry.f1 is not None else -1.0
+    return (-acc, -low, -f1, entry.round, entry.name, entry.candidate_id)
+
+
+def _copy(entry: LeaderboardEntry) -> LeaderboardEntry:
+    return LeaderboardEntry.from_dict(entry.to_dict())
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The leaderboard as of the start of `round`, split into the views a proposer needs."""
+
+    round: int
+    ranked: tuple[LeaderboardEntry, ...] = ()  # scored entries, best first
+    rejected: tuple[LeaderboardEntry, ...] = ()  # failed validation, in (round, name) order
+    failed: tuple[LeaderboardEntry, ...] = ()  # failed, crashed or stopped trials, in (round, name) order
+    entries: tuple[LeaderboardEntry, ...] = ()  # every entry, in (round, name, id) order
+    top_k_sources: int = 3
+
+    @property
+    def empty(self) -> bool:
+        return not self.entries
+
+    def top(self, k: int | None = None) -> tuple[LeaderboardEntry, ...]:
+        """The best `k` scored entries (default: `top_k_sources`)."""
+        return self.ranked[: self.top_k_sources if k is None else k]
+
+    def validated(self) -> tuple[LeaderboardEntry, ...]:
+        """Entries that passed validation (whatever happened to their trial), in (round, name, id) order."""
+        return tuple(e for e in self.entries if e.status in VALIDATED_STATUSES)
+
+    def render(self, token_budget: int | None = None) -> str:
+        """The feedback as prompt text, within `token_budget` (approximate tokens; None: no limit)."""
+        if self.empty:
+            return _EMPTY_TEXT
+        blocks = _blocks(self)
+        kept = list(blocks)
+        text = _assemble(kept, len(blocks))
+        while token_budget is not None and approx_tokens(text) > token_budget:
+            droppable = [i for i, block in enumerate(kept) if block.priority != (0, 0)]  # the best row stays
+            if not droppable:
+                break
+            del kept[max(droppable, key=lambda i: kept[i].priority)]
+            text = _assemble(kept, len(blocks))
+        return text
+
+
+def build_feedback(entries: Sequence[LeaderboardEntry], round: int, config: ProposerConfig | None = None) -> Feedback:
+    """Feedback for proposing `round` from the leaderboard rows of earlier rounds (later rows are ignored)."""
+    if config is None:
+        from reward_search.proposers.settings import ProposerConfig
+
+        config = ProposerConfig()
+    earlier = sorted(
+        (_copy(e) for e in entries if e.round < round), key=lambda e: (e.round, e.name, e.candidate_id)
+    )
+    ranked = sorted((e for e in earlier if e.status == "done" and e.accuracy is not None), key=_rank_key)
+    return Feedback(
+        round=round,
+        ranked=tuple(ranked),
+        rejected=tuple(e for e in earlier if e.status == "rejected"),
+        failed=tuple(e for e in earlier if e.status in FAILED_STATUSES),
+        entries=tuple(earlier),
+        top_k_sources=config.top_k_sources,
+    )
+
+
+# --- rendering -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One droppable piece of the rendered text: `section` groups blocks under a heading."""
+
+    section: str
+    priority: tuple[int, int]  # higher is dropped first
+    text: str
+
+
+_HEADINGS = {
+    "table": "## Leaderboard (selection-split accuracy, best first)\n\n"
+    "| rank | name | round | accuracy | F1 | 95% CI | n |\n|---|---|---|---|---|---|---|",
+    "sources": "## Source of the top rewards",
+    "curves": "## Training curves of screened rewards (start -> end of the screening run)",
+    "rejected": "## Rejected by validation (did not run)",
+    "failed": "## Failed or crashed trials",
+}
+_ORDER = ("table", "sources", "curves", "rejected", "failed")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _shorten(text: str, limit: int = _REASON_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _trend(summary: dict[str, Any], key: str, digits: int = 3) -> str | None:
+    value = summary.get(key)
+    if not isinstance(value, dict) or (value.get("start") is None and value.get("end") is None):
+        return None
+    return f"{_fmt(value.get('start'), digits)} -> {_fmt(value.get('end'), digits)}"
+
+
+def _curve_line(entry: LeaderboardEntry) -> str | None:
+    summary = entry.curve_summary or {}
+    parts = []
+    for label, key, digits in (
+        (f"reward {entry.name}", f"reward/{entry.name}", 3),
+        ("check_answer", "reward/check_answer", 3),
+        ("zero-std share", "zero_std_share", 2),
+        ("completion length", "completion_length", 0),
+    ):
+        trend = _trend(summary, key, digits)
+        if trend is not None:
+            parts.append(f"{label} {trend}")
+    if not parts:
+        return None
+    steps = summary.get("steps")
+    return f"- {entry.name}" + (f" ({steps} steps)" if steps else "") + ": " + "; ".join(parts)
+
+
+def _blocks(feedback: Feedback) -> list[_Block]:
+    blocks: list[_Block] = []
+    for i, e in enumerate(feedback.ranked):
+        ci = f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]" if e.ci_low is not None else "n/a"
+        n = "n/a" if e.n is None else str(e.n)
+        row = f"| {i + 1} | {e.name} | {e.round} | {_fmt(e.accuracy)} | {_fmt(e.f1)} | {ci} | {n} |"
+        blocks.append(_Block("table", (0, i), row))
+    for i, e in enumerate(feedback.top()):
+        header = f"### {i + 1}. {e.name} (round {e.round}, accuracy {_fmt(e.accuracy)})"
+        description = f"\n{_shorten(e.description)}" if e.description else ""
+        blocks.append(_Block("sources", (3, i), f"{header}{description}\n```python\n{e.source.strip()}\n```"))
+    for i, e in enumerate(feedback.ranked):
+        line = _curve_line(e)
+        if line is not None:
+            blocks.append(_Block("curves", (4, i), line))
+    for i, e in enumerate(feedback.rejected):
+        reasons = "; ".join(e.reasons) or "no reason recorded"
+        blocks.append(_Block("rejected", (5, i), f"- {e.name} (round {e.round}): {_shorten(reasons)}"))
+    for i, e in enumerate(feedback.failed):
+        reasons = "; ".join(e.reasons) or "no reason recorded"
+        blocks.append(_Block("failed", (6, i), f"- {e.name} (round {e.round}, {e.status}): {_shorten(reasons)}"))
+    return blocks
+
+
+def _assemble(blocks: Sequence[_Block], total: int) -> str:
+    sections = []
+    for section in _ORDER:
+        lines = [b.text for b in blocks if b.section == section]
+        if section == "table" and not lines:
+            lines = ["| - | no candidate has been scored yet | | | | | |"]
+        if lines:
+            joiner = "\n\n" if section == "sources" else "\n"
+            sections.append(_HEADINGS[section] + "\n" + joiner.join(lines))
+    dropped = total - len(blocks)
+    if dropped:
+        sections.append(f"({dropped} lower-priority feedback items omitted to fit the length budget.)")
+    return "\n\n".join(sections)

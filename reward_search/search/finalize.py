@@ -1,0 +1,229 @@
+"""The finalize phase: ensembles of the best rewards, a base-only baseline, a random control and seed re-runs.
+
+Every job is a declared, seeded screening trial run through the same Tune machinery (so it is cached by its trial
+key and resumes like any trial). Recipes are ranked on the dev split; every job is also evaluated once on the full
+test split, which the search itself never touched. The outcome is `finalize.json` in the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reward_search import io
+from reward_search.candidates.candidate import Origin, RewardCandidate
+from reward_search.config import ExperimentConfig, RecipeConfig
+from reward_search.search.records import LeaderboardEntry
+from reward_search.training.spec import RewardSpec
+
+FINALIZE_FILE = "finalize.json"
+
+
+@dataclass
+class FinalJob:
+    """One finalize trial: a named reward spec with its training budget and seed."""
+
+    name: str
+    kind: str  # recipe kind, "baseline", "random" or "seed"
+    members: list[str]  # candidate names, in spec order
+    member_ids: list[str]
+    steps: int
+    seed: int
+    spec: RewardSpec = field(repr=False)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("spec")
+        return data
+
+
+def _candidate(entry: LeaderboardEntry) -> RewardCandidate:
+    return RewardCandidate(
+        name=entry.name, source=entry.source, description=entry.description,
+        origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)), status="accepted",
+    )
+
+
+def _unique_members(entries: Sequence[LeaderboardEntry]) -> list[LeaderboardEntry]:
+    """Entries with distinct reward names (TRL logs by name), best first."""
+    chosen: list[LeaderboardEntry] = []
+    names: set[str] = set()
+    for entry in entries:
+        if entry.name not in names:
+            names.add(entry.name)
+            chosen.append(entry)
+    return chosen
+
+
+def probe_discrimination(entry: LeaderboardEntry) -> float:
+    """How far a reward's probe scores separate correct from wrong answers, relative to its score range."""
+    probe = entry.probe or {}
+    spread = (probe.get("score_max") or 0.0) - (probe.get("score_min") or 0.0)
+    gap = (probe.get("mean_correct") or 0.0) - (probe.get("mean_wrong") or 0.0)
+    return gap / spread if spread > 0 else 0.0
+
+
+def recipe_members(recipe: RecipeConfig, ranked: Sequence[LeaderboardEntry]) -> list[LeaderboardEntry]:
+    """The screened candidates a recipe combines (ranked = done entries, best first on dev)."""
+    if recipe.kind == "top_k":
+        return _unique_members(ranked)[: recipe.k]
+    if recipe.kind == "diverse":
+        best_of_round: dict[int, LeaderboardEntry] = {}
+        for entry in ranked:
+            best_of_round.setdefault(entry.round, entry)
+        return _unique_members([best_of_round[r] for r in sorted(best_of_round)])[: recipe.k]
+    if recipe.kind == "correctness":
+        pool = _unique_members(ranked)[: 2 * recipe.k]
+        return sorted(pool, key=lambda e: (-probe_discrimination(e), ranked.index(e)))[: recipe.k]
+    raise ValueError(f"unknown recipe kind {recipe.kind!r}")
+
+
+def plan_jobs(config: ExperimentConfig, ranked: Sequence[LeaderboardEntry],
+              validated: Sequence[LeaderboardEntry]) -> list[FinalJob]:
+    """The recipes, the baseline and the random control (the seed jobs follow once recipes are ranked)."""
+    final = config.finalize
+    final_steps = final.steps or config.training.steps
+    jobs = []
+    for recipe in final.recipes:
+        members = recipe_members(recipe, ranked)
+        if not members:
+            continue
+        steps = config.training.steps if recipe.full_budget else final_steps
+        spec = RewardSpec(tuple(_candidate(e) for e in members), base_rewards=config.training.base_rewards,
+                          label=recipe.name)
+        jobs.append(FinalJob(recipe.name, recipe.kind, [e.name for e in members], [e.candidate_id for e in members],
+                             steps, config.run.seed, spec))
+    if final.baseline:
+        jobs.append(FinalJob("baseline", "baseline", [], [], final_steps, config.run.seed,
+                             RewardSpec((), base_rewards=True, label="baseline")))
+    if final.random_control and validated:
+        pool = _unique_members(sorted(validated, key=lambda e: e.candidate_id))
+        drawn = random.Random(final.random_seed).sample(pool, min(final.random_k, len(pool)))
+        spec = RewardSpec(tuple(_candidate(e) for e in drawn), base_rewards=config.training.base_rewards,
+                          label="random")
+        jobs.append(FinalJob("random", "random", [e.name for e in drawn], [e.candidate_id for e in drawn],
+                             final_steps, config.run.seed, spec))
+    return jobs
+
+
+def seed_jobs(config: ExperimentConfig, best: FinalJob) -> list[FinalJob]:
+    """Re-trainings of the best recipe with seeds run.seed, run.seed+1, ... (the first is the recipe itself)."""
+    return [
+        dataclasses.replace(best, name=f"{best.name}@seed{config.run.seed + i}", kind="seed",
+                            seed=config.run.seed + i, result={})
+        for i in range(config.finalize.seeds)
+    ]
+
+
+def job_config(config: ExperimentConfig, job: FinalJob) -> ExperimentConfig:
+    """The experiment config a job trains with: its steps and seed, and a test evaluation at the end."""
+    training = dataclasses.replace(config.training, steps=job.steps, eval_test=True)
+    return dataclasses.replace(config, training=training, run=dataclasses.replace(config.run, seed=job.seed))
+
+
+def _finalize_trainable(params: dict[str, Any]) -> None:
+    from reward_search.training.trainable import screening_trainable
+
+    screening_trainable(params["job"])
+
+
+def run_jobs(
+    config: ExperimentConfig,
+    run_dir: Path,
+    jobs: Sequence[FinalJob],
+    phase: str,
+    trainable: Callable[[dict[str, Any]], None] | None = None,
+    verbose: bool = True,
+) -> None:
+    """Run jobs as Tune trials (cached by trial key) and attach each final report to its job."""
+    from ray import tune
+
+    from reward_search.training.trainable import trial_params
+
+    if not jobs:
+        return
+    params = [
+        trial_params(job_config(config, job), job.spec, None, round=0, candidate=job.name, job_name=job.name)
+        for job in jobs
+    ]
+
+    def name(trial: Any) -> str:
+        return f"{phase}-{trial.config['job']['job_name']}-{trial.trial_id[-5:]}"
+
+    resources = {"cpu": config.search.cpus_per_trial, "gpu": config.search.gpus_per_trial}
+    runner = trainable or _finalize_trainable
+    tuner = tune.Tuner(
+        tune.with_resources(runner, resources),
+        param_space={"job": tune.grid_search(params)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=config.search.max_concurrent_trials,
+                                    trial_name_creator=name, trial_dirname_creator=name),
+        run_config=tune.RunConfig(
+            storage_path=str(run_dir / "tune"), name=f"finalize-{phase}-{int(time.time())}",
+            failure_config=tune.FailureConfig(max_failures=config.search.max_failures), verbose=0,
+        ),
+    )
+    grid = tuner.fit()
+    by_name = {job.name: job for job in jobs}
+    for result in grid:
+        job = by_name[result.config["job"]["job_name"]]
+        report = dict(result.metrics or {})
+        if result.error is not None or not report.get("final"):
+            job.result = {"status": "failed", "error": str(result.error or "no final report")}
+        else:
+            job.result = {k: report.get(k) for k in _RESULT_KEYS}
+        if verbose:
+            accuracy = job.result.get("selection_accuracy")
+            test = job.result.get("test_accuracy")
+            print(f"finalize {phase}: {job.name} {job.result.get('status')} dev {_fmt(accuracy)} test {_fmt(test)}",
+                  file=sys.stderr)
+
+
+_RESULT_KEYS = (
+    "status", "error", "trial_key", "trial_dir", "selection_split", "selection_accuracy", "selection_f1",
+    "selection_correct", "selection_n", "test_accuracy", "test_f1", "test_correct", "test_n", "train_seconds",
+    "cached",
+)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "-"
+
+
+def best_job(jobs: Sequence[FinalJob]) -> FinalJob | None:
+    """The recipe with the best dev accuracy (the baseline and the control never count)."""
+    candidates = [j for j in jobs if j.kind not in ("baseline", "random", "seed")
+                  and j.result.get("status") == "done" and j.result.get("selection_accuracy") is not None]
+    return max(candidates, key=lambda j: (j.result["selection_accuracy"], -len(j.members)), default=None)
+
+
+def finalize_run(
+    config: ExperimentConfig,
+    run_dir: Path,
+    entries: Sequence[LeaderboardEntry],
+    trainable: Callable[[dict[str, Any]], None] | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Plan and run every finalize job, then write `finalize.json`; Ray must already be initialised."""
+    ranked = sorted((e for e in entries if e.status == "done" and e.accuracy is not None),
+                    key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name))
+    validated = [e for e in entries if e.status not in ("rejected", "proposed")]
+    jobs = plan_jobs(config, ranked, validated)
+    run_jobs(config, run_dir, jobs, "recipes", trainable, verbose)
+    best = best_job(jobs)
+    seeds = seed_jobs(config, best) if best is not None else []
+    run_jobs(config, run_dir, seeds, "seeds", trainable, verbose)
+    outcome = {
+        "selection_split": config.training.selection_split,
+        "best_recipe": best.name if best else None,
+        "jobs": [job.to_dict() for job in [*jobs, *seeds]],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    io.write_json(run_dir / FINALIZE_FILE, outcome)
+    return outcome

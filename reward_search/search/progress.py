@@ -1,0 +1,78 @@
+"""What a person watching a search sees: one line per trial event, and the leaderboard table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ray.tune import Callback
+
+from reward_search.search.records import LeaderboardEntry
+
+
+class SearchProgress(Callback):
+    """Prints trial starts and results as they happen (Tune's own table is switched off)."""
+
+    def __init__(self, leaderboard: Any, verbose: bool = True, stream: TextIO | None = None) -> None:
+        self.leaderboard, self.verbose = leaderboard, verbose
+        self.stream = stream or sys.stderr
+        self.started = time.time()
+        self.finished = 0
+
+    def _say(self, text: str) -> None:
+        if self.verbose:
+            seconds = int(time.time() - self.started)
+            print(f"[{seconds // 60:3d}m{seconds % 60:02d}s] {text}", file=self.stream, flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._say(f"round {trial.config.get('round')}: screening {trial.config.get('candidate')}")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if not result.get("final") and result.get("dev_accuracy") is not None:
+            self._say(f"  {trial.config.get('candidate')}: step {result.get('step')}, "
+                      f"dev accuracy {result['dev_accuracy']:.3f} on the report subset")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.finished += 1
+        result = trial.last_result or {}
+        accuracy = result.get("selection_accuracy")
+        score = f"selection accuracy {accuracy:.3f}" if isinstance(accuracy, float) else ""
+        cached = " (cached)" if result.get("cached") else ""
+        self._say(f"round {trial.config.get('round')}: {trial.config.get('candidate')} "
+                  f"{result.get('status', '?')}{cached} {score}".rstrip())
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._say(f"round {trial.config.get('round')}: {trial.config.get('candidate')} errored "
+                  f"(infrastructure; Tune retries it while search.max_failures allows)")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20) -> str:
+    """Ranked screened candidates, then the others by status: the table `run` and `status` print."""
+    done = sorted(
+        (e for e in entries if e.status == "done" and e.accuracy is not None),
+        key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name),
+    )
+    lines = [f"{'#':>3} {'name':<34} {'round':>5} {'accuracy':>9} {'95% CI':>15} {'F1':>6} {'status':<9}"]
+    for rank, e in enumerate(done[:limit], start=1):
+        ci = f"[{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]"
+        lines.append(f"{rank:>3} {e.name[:34]:<34} {e.round:>5} {_fmt(e.accuracy):>9} {ci:>15} {_fmt(e.f1):>6} "
+                     f"{e.status:<9}")
+    others = [e for e in entries if e not in done]
+    for e in sorted(others, key=lambda e: (e.round, e.status, e.name)):
+        reason = (e.reasons[-1] if e.reasons else "")[:60]
+        lines.append(f"{'':>3} {e.name[:34]:<34} {e.round:>5} {'':>9} {'':>15} {'':>6} {e.status:<9} {reason}")
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    lines.append("candidates: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+def print_leaderboard(entries: Sequence[LeaderboardEntry], stream: TextIO | None = None) -> None:
+    print(leaderboard_table(entries), file=stream or sys.stdout)

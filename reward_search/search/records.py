@@ -1,0 +1,61 @@
+"""The leaderboard's row: one candidate reward, what happened to it, and how its screening run scored.
+
+A plain dataclass so that it travels between the leaderboard actor, the searcher, the feedback builder and
+Parquet without conversion code in each place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+ENTRY_STATUSES: tuple[str, ...] = (
+    "proposed",  # produced by a proposer, not yet validated
+    "rejected",  # failed validation (policy, load or probes); `reasons` says why
+    "accepted",  # validated, waiting for a screening slot
+    "screening",  # its trial is running
+    "done",  # screened and evaluated on the selection split
+    "failed",  # infrastructure failure or divergence (retried by Tune first)
+    "crashed",  # the candidate's own fault (kept failing in the sandbox)
+    "stopped",  # ended early by the Tune scheduler (ASHA)
+)
+
+
+@dataclass
+class LeaderboardEntry:
+    """One candidate's record. Metrics are on the selection split (dev unless a run says otherwise)."""
+
+    candidate_id: str
+    name: str
+    round: int
+    proposer: str
+    status: str
+    source: str
+    description: str = ""
+    parents: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    trial_key: str | None = None
+    trial_dir: str | None = None
+    selection_split: str = "dev"
+    accuracy: float | None = None
+    f1: float | None = None
+    extraction_rate: float | None = None
+    correct: int | None = None
+    n: int | None = None
+    ci_low: float | None = None  # 95% interval of the accuracy
+    ci_high: float | None = None
+    dev_curve: list[float] = field(default_factory=list)  # intermediate dev accuracies, in report order
+    curve_summary: dict[str, Any] = field(default_factory=dict)  # screening.TrialResult.curve_summary
+    probe: dict[str, Any] | None = None  # the validation probe report
+    train_seconds: float | None = None
+    gpu_hours: float | None = None
+    updated: float = 0.0  # unix time of the last change
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LeaderboardEntry:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

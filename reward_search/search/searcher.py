@@ -1,0 +1,241 @@
+"""A Ray Tune Searcher whose "search algorithm" is a reward proposer.
+
+`suggest()` never blocks: proposing (LLM calls, sandbox validation) runs in a background thread of the driver and
+fills a queue of accepted candidates; `suggest` hands them out and returns None while the queue is empty. In
+`barrier` mode (the paper's semantics) round r+1 is proposed only when every trial of round r has finished, so its
+proposals see all of round r's results; in `async` mode the next round is proposed as soon as the current one has
+been handed out, so slots do not wait for a round's slowest trial. Completed trials are recorded in the leaderboard
+actor. The searcher's own state is plain JSON (`save`/`restore`), and it pickles without its threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from reward_search.search.records import LeaderboardEntry
+
+logger = logging.getLogger(__name__)
+
+# A function that proposes and validates candidates for one round: (round, wanted) -> accepted candidate ids.
+RoundFiller = Callable[[int, int], list[str]]
+
+
+class RewardSearcher(Searcher):
+    """Hands out validated candidates round by round and records finished trials in the leaderboard."""
+
+    def __init__(
+        self,
+        leaderboard: Any,
+        fill_round: RoundFiller,
+        make_params: Callable[[LeaderboardEntry], dict[str, Any]],
+        rounds: int,
+        per_round: int,
+        mode: str = "barrier",
+        gpus_per_trial: float = 0.0,
+        budget_ok: Callable[[], str | None] | None = None,
+    ) -> None:
+        # No Tune metric: ranking is the leaderboard's job, and intermediate reports carry other metrics.
+        super().__init__(metric=None, mode=None)
+        if mode not in ("barrier", "async"):
+            raise ValueError(f"search.mode must be 'barrier' or 'async', got {mode!r}")
+        self.leaderboard = leaderboard
+        self.fill_round = fill_round
+        self.make_params = make_params
+        self.rounds, self.per_round, self.search_mode = rounds, per_round, mode
+        self.gpus_per_trial = gpus_per_trial
+        self.budget_ok = budget_ok or (lambda: None)
+        self.round = 0  # the last round whose proposing has started
+        self.proposed_rounds: set[int] = set()  # rounds whose proposing has finished
+        self.queue: list[tuple[int, str]] = []  # (round, candidate id) ready to hand out
+        self.pending: dict[str, tuple[int, str]] = {}  # Tune trial id -> (round, candidate id)
+        self.stop_reason: str | None = None
+        self._init_runtime()
+
+    # ----------------------------------------------------------------------------------------- runtime
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in ("_lock", "_thread"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def prime(self, round: int, proposed_rounds: set[int], queue: list[tuple[int, str]]) -> None:
+        """Continue a run from its run directory: the rounds already proposed and the candidates still to screen."""
+        with self._lock:
+            self.round = round
+            self.proposed_rounds = set(proposed_rounds)
+            self.queue = list(queue)
+
+    @property
+    def proposing(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start_round(self, round: int, wanted: int) -> None:
+        def work() -> None:
+            try:
+                accepted = self.fill_round(round, wanted)
+            except Exception as exc:  # a proposer failure must not kill Tune's loop; the run stops cleanly
+                logger.exception("proposing round %d failed", round)
+                with self._lock:
+                    self.errors.append(f"round {round}: {type(exc).__name__}: {exc}")
+                    self.stop_reason = f"proposing round {round} failed: {exc}"
+                return
+            with self._lock:
+                self.queue.extend((round, cid) for cid in accepted)
+                self.proposed_rounds.add(round)
+
+        self.round = round
+        self._thread = threading.Thread(target=work, name=f"propose-round-{round}", daemon=True)
+        self._thread.start()
+
+    def _round_open(self, round: int) -> bool:
+        """Whether `round` still has candidates queued or trials running."""
+        return any(r == round for r, _ in self.queue) or any(r == round for r, _ in self.pending.values())
+
+    def _maybe_propose(self) -> None:
+        if self.proposing or self.stop_reason:
+            return
+        if self.round and self.round not in self.proposed_rounds:  # resumed mid-proposal: finish that round
+            self._start_round(self.round, self.per_round)
+            return
+        if self.round >= self.rounds:
+            return
+        if self.round:
+            if self.search_mode == "barrier" and self._round_open(self.round):
+                return
+            if self.search_mode == "async" and any(r == self.round for r, _ in self.queue):
+                return
+        reason = self.budget_ok()
+        if reason:
+            self.stop_reason = reason
+            return
+        self._start_round(self.round + 1, self.per_round)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for a proposing thread to finish (tests and shutdown)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.proposing
+
+    # ----------------------------------------------------------------------------------------- Tune hooks
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        with self._lock:
+            if self.queue:
+                round, cid = self.queue.pop(0)
+                entry = self._entry(cid)
+                self.pending[trial_id] = (round, cid)
+                self.leaderboard.update.remote(cid, status="screening")
+                return self.make_params(entry)
+            self._maybe_propose()
+            if self.queue or self.proposing:
+                return None
+            if self.stop_reason or self.round >= self.rounds:
+                return Searcher.FINISHED
+            return None
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        pair = self.pending.get(trial_id)
+        if pair is not None and not result.get("final") and result.get("dev_accuracy") is not None:
+            self.leaderboard.append_dev_point.remote(pair[1], float(result["dev_accuracy"]))
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        import ray
+
+        with self._lock:
+            pair = self.pending.pop(trial_id, None)
+        if pair is None:
+            return
+        _, cid = pair
+        fields = fields_from_result(result, error, self.gpus_per_trial)
+        ray.get(self.leaderboard.update.remote(cid, **fields))
+        with self._lock:
+            self._maybe_propose()
+
+    def _entry(self, cid: str) -> LeaderboardEntry:
+        import ray
+
+        entry = ray.get(self.leaderboard.get.remote(cid))
+        if entry is None:
+            raise KeyError(f"candidate {cid} is not on the leaderboard")
+        return entry
+
+    # ----------------------------------------------------------------------------------------- save / restore
+
+    def get_state(self) -> dict[str, Any]:
+        with self._lock:
+            in_flight = list(self.pending.values())
+            return {
+                "round": self.round,
+                "proposed_rounds": sorted(self.proposed_rounds),
+                # Trials in flight go back to the queue: on restore they are resumed (or returned from cache).
+                "queue": [list(p) for p in in_flight + self.queue],
+                "stop_reason": self.stop_reason,
+            }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self.round = int(state["round"])
+            self.proposed_rounds = set(state["proposed_rounds"])
+            self.queue = [(int(r), str(c)) for r, c in state["queue"]]
+            self.pending = {}
+            self.stop_reason = state.get("stop_reason")
+
+    def save(self, checkpoint_path: str) -> None:
+        from reward_search import io
+
+        io.write_json(checkpoint_path, self.get_state())
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.set_state(json.loads(Path(checkpoint_path).read_text()))
+
+
+def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_trial: float) -> dict[str, Any]:
+    """Leaderboard fields from a trial's final report (or its error)."""
+    if error or not result or not result.get("final"):
+        reason = (result or {}).get("error") or "the trial errored (infrastructure) after Tune's retries"
+        return {"status": "failed", "reasons": [str(reason)]}
+    status = str(result.get("status", "failed"))
+    fields: dict[str, Any] = {"status": status, "trial_key": result.get("trial_key"),
+                              "trial_dir": result.get("trial_dir")}
+    if result.get("error"):
+        fields["reasons"] = [str(result["error"])]
+    train_seconds = float(result.get("train_seconds") or 0.0)
+    fields["train_seconds"] = train_seconds
+    fields["gpu_hours"] = train_seconds * gpus_per_trial / 3600.0
+    if status == "done":
+        fields.update(
+            accuracy=result.get("selection_accuracy"),
+            f1=result.get("selection_f1"),
+            extraction_rate=result.get("selection_extraction_rate"),
+            correct=result.get("selection_correct"),
+            n=result.get("selection_n"),
+            selection_split=result.get("selection_split", "dev"),
+        )
+    summary = result.get("curve_summary_json")
+    if summary:
+        fields["curve_summary"] = json.loads(summary)
+    return fields
+
+
+def elapsed(since: float) -> str:
+    seconds = int(time.time() - since)
+    return f"{seconds // 60}m{seconds % 60:02d}s"
