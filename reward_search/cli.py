@@ -407,6 +407,8 @@ def _add_plugin_commands(sub: Any) -> None:
 
     add_rewards_parser(sub)
     sub.choices["rewards"].set_defaults(handler=run_rewards)
+    from reward_search.ops.cli import add_ops_parsers; add_ops_parsers(sub)  # noqa: E702
+    from reward_search.analysis.cli import add_report_parser; add_report_parser(sub)  # noqa: E702
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,10 @@ from reward_search.search.records import LeaderboardEntry
 
 
 def _done(name: str, round: int, accuracy: float, **extra) -> LeaderboardEntry:
-    source = f"def {name}(prompts, completions, answer, **kwargs):\n    return [float(len(str(c)) > {len(name)}) for c in completions]\n"
+    source = (
+        f"def {name}(prompts, completions, answer, **kwargs):\n"
+        f"    return [float(len(str(c)) > {len(name)}) for c in completions]\n"
+    )
     return LeaderboardEntry(
         candidate_id=hashlib.sha256(name.encode()).hexdigest()[:16],
         name=name,
@@ -39,7 +42,9 @@ def _entries() -> list[LeaderboardEntry]:
         _done("steady_steps", 1, 0.30),
         _done("answer_close", 1, 0.42),
         _done("format_tight", 2, 0.36),
-        LeaderboardEntry("a" * 16, "imports_os", 1, "llm", "rejected", "import os\n", reasons=["policy: import of 'os'"]),
+        LeaderboardEntry(
+            "a" * 16, "imports_os", 1, "llm", "rejected", "import os\n", reasons=["policy: import of 'os'"]
+        ),
         LeaderboardEntry("b" * 16, "slowpoke", 2, "llm", "crashed", "def slowpoke(): ...", reasons=["call timeout x5"]),
         LeaderboardEntry("c" * 16, "pending", 2, "llm", "screening", "def pending(): ..."),
         _done("future_round", 3, 0.99),  # not earlier than round 3: excluded

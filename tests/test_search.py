@@ -178,7 +178,10 @@ def cheap_trainable(params: dict) -> None:
 
 
 def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
+    from ray import cloudpickle
     from ray.cluster_utils import Cluster
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
 
     from reward_search.search.driver import run_search
 
@@ -232,3 +235,45 @@ def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_llm_proposer_path_with_canned_replies(tmp_path, no_ray):
+    """litellm mock replies: a rate limit, a malformed reply, a hostile reward, a duplicate; the round still fills."""
+    from reward_search.proposers.llm import LLMProposer, import_litellm
+    from reward_search.search.driver import run_search
+    from reward_search.task.gsm8k import load_splits
+
+    marker = tmp_path / "executed.txt"
+    model = "anthropic/claude-sonnet-4-5"  # in litellm's local price list: mock calls have a known cost
+
+    def reward(name: str, body: str) -> dict:
+        code = (f"def {name}(prompts, completions, answer, **kwargs):\n"
+                f"    return [{body} for c, gold in zip(completions, answer)]\n")
+        return {"name": name, "code": code, "description": name}
+
+    good = reward("gold_mentioned", "1.0 if str(gold) in str(c) else 0.0")
+    other = reward("has_solution_tag", "1.0 if '<solution>' in str(c) else -1.0")
+    hostile = {"name": "sneaky", "description": "helpful",
+               "code": f"import os\nopen({str(marker)!r}, 'w').write('x')\n"
+                       "def sneaky(prompts, completions, **kw):\n    return [1.0 for _ in completions]\n"}
+    litellm = import_litellm()
+    replies = (
+        litellm.RateLimitError("slow down", llm_provider="anthropic", model=model),
+        "I would reward answers. {name: oops",
+        json.dumps([hostile, good]),
+        "```json\n" + json.dumps([good, other]) + "\n```",
+    )
+    config = search_config(tmp_path, "search.rounds=1", "finalize.enabled=false", "proposer.kind=llm",
+                           f"proposer.model={model}", "proposer.backoff_s=0.01", "proposer.max_backoff_s=0.02")
+    proposer = LLMProposer(config.proposer, train=load_splits(config.data).train, mock_responses=replies)
+    outcome = run_search(config, proposer=proposer, verbose=False)
+
+    entries = {e.name: e for e in outcome.entries}
+    assert entries["sneaky"].status == "rejected" and "policy" in entries["sneaky"].reasons[0]
+    assert entries["gold_mentioned"].status == "done" and entries["has_solution_tag"].status == "done"
+    assert len([e for e in outcome.entries if e.status == "done"]) == 2  # the round kept its size
+    assert not marker.exists()  # the hostile module never ran outside the sandbox
+    state = json.loads((tmp_path / "search" / "driver_state.json").read_text())
+    usage = state["proposer_usage"]
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0 and usage["cost_usd"] > 0
+    assert usage["retries"] >= 1 and usage["calls"] >= 3

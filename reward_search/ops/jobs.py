@@ -28,8 +28,21 @@ from reward_search.ops.auth import Token, find_token, missing_token_message, rej
 
 # Never uploaded with the working_dir (gitignore syntax, relative to the project root).
 WORKING_DIR_EXCLUDES: tuple[str, ...] = (
-    ".venv/", "venv/", ".git/", "runs/", "benchmarks/results/", "out/", "build/", "dist/", "*.egg-info/",
-    "__pycache__/", "*.pyc", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", ".ipynb_checkpoints/",
+    ".venv/",
+    "venv/",
+    ".git/",
+    "runs/",
+    "benchmarks/results/",
+    "out/",
+    "build/",
+    "dist/",
+    "*.egg-info/",
+    "__pycache__/",
+    "*.pyc",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".mypy_cache/",
+    ".ipynb_checkpoints/",
 )
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 METADATA_TOOL = "reward-search"
@@ -77,8 +90,9 @@ def normalise_address(address: str | None) -> str:
     if not address and os.environ.get("RAY_ADDRESS", "").startswith(("http://", "https://")):
         address = os.environ["RAY_ADDRESS"]
     if not address:
-        raise UserError("no cluster address: give --address http://HEAD:8265 (the Ray dashboard) or set "
-                        "RAY_API_SERVER_ADDRESS")
+        raise UserError(
+            "no cluster address: give --address http://HEAD:8265 (the Ray dashboard) or set RAY_API_SERVER_ADDRESS"
+        )
     if "://" not in address:
         address = f"http://{address}"
     if not address.startswith(("http://", "https://")):
@@ -100,8 +114,10 @@ def cluster_errors(address: str, token: Token | None) -> Iterator[None]:
             raise UserError(rejected_token_message(address, token)) from None
         raise UserError(missing_token_message(address)) from None
     except (ConnectionError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        raise UserError(f"cannot reach the Ray dashboard at {address} ({type(exc).__name__}); is the cluster up and "
-                        "the address the dashboard's (port 8265 by default)?") from None
+        raise UserError(
+            f"cannot reach the Ray dashboard at {address} ({type(exc).__name__}); is the cluster up and "
+            "the address the dashboard's (port 8265 by default)?"
+        ) from None
 
 
 def connect(address: str | None) -> tuple[Any, str, Token | None]:
@@ -152,15 +168,18 @@ def _slug(text: str) -> str:
 
 def new_submission_id(run_name: str) -> str:
     """Readable and unique: reward-search-<run>-<utc time>-<4 hex>."""
-    return f"reward-search-{_slug(run_name)[:40]}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"reward-search-{_slug(run_name)[:40]}-{stamp}-{uuid.uuid4().hex[:4]}"
 
 
 def cluster_run_dir(config: Any) -> str:
     """The run directory as the cluster sees it; refuses a relative storage path (it would not be shared)."""
     storage = str(config.run.storage_path)
     if "://" in storage:
-        raise UserError(f"run.storage_path {storage}: a URI is not supported; mount the bucket (e.g. gcsfuse, "
-                        "mountpoint-s3) or an NFS volume on every node and give its path")
+        raise UserError(
+            f"run.storage_path {storage}: a URI is not supported; mount the bucket (e.g. gcsfuse, "
+            "mountpoint-s3) or an NFS volume on every node and give its path"
+        )
     if not storage.startswith("/"):
         raise UserError(
             f"run.storage_path {storage!r} is relative: on a cluster the run would land in the job's temporary "

@@ -32,7 +32,9 @@ _MAX_ATTEMPTS = 50
 def canonical(genome: Genome) -> Genome:
     """Terms sorted by primitive with sorted parameters: equal genomes compare (and hash) equal."""
     terms = sorted(genome, key=lambda t: t["primitive"])
-    return [{"primitive": t["primitive"], "weight": t["weight"], "params": dict(sorted(t["params"].items()))} for t in terms]
+    return [
+        {"primitive": t["primitive"], "weight": t["weight"], "params": dict(sorted(t["params"].items()))} for t in terms
+    ]
 
 
 def genome_key(genome: Genome) -> str:
@@ -258,4 +260,4 @@ def _pick_two(rng: random.Random, parents: list[tuple[str, Genome]], weights: li
 
 def round_half_up(value: float) -> int:
     """Rounding that does not depend on banker's rounding (0.5 -> 1)."""
-    return int(math.floor(value + 0.5))
+    return math.floor(value + 0.5)

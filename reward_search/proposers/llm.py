@@ -269,6 +269,7 @@ class LLMProposer(Proposer):
             except transient as exc:
                 record.latency_s += time.perf_counter() - started
                 record.error = redact(f"{type(exc).__name__}: {exc}")
+                record.notes.append(f"attempt {attempt + 1}: {record.error}")
                 if attempt == self.config.max_retries:
                     break
                 self._usage.retries += 1

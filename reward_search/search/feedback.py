@@ -85,9 +85,7 @@ def build_feedback(entries: Sequence[LeaderboardEntry], round: int, config: Prop
         from reward_search.proposers.settings import ProposerConfig
 
         config = ProposerConfig()
-    earlier = sorted(
-        (_copy(e) for e in entries if e.round < round), key=lambda e: (e.round, e.name, e.candidate_id)
-    )
+    earlier = sorted((_copy(e) for e in entries if e.round < round), key=lambda e: (e.round, e.name, e.candidate_id))
     ranked = sorted((e for e in earlier if e.status == "done" and e.accuracy is not None), key=_rank_key)
     return Feedback(
         round=round,

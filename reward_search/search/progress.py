@@ -15,16 +15,15 @@ from reward_search.search.records import LeaderboardEntry
 class SearchProgress(Callback):
     """Prints trial starts and results as they happen (Tune's own table is switched off)."""
 
-    def __init__(self, leaderboard: Any, verbose: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(self, leaderboard: Any, verbose: bool = True) -> None:
         self.leaderboard, self.verbose = leaderboard, verbose
-        self.stream = stream or sys.stderr
         self.started = time.time()
         self.finished = 0
 
     def _say(self, text: str) -> None:
         if self.verbose:
             seconds = int(time.time() - self.started)
-            print(f"[{seconds // 60:3d}m{seconds % 60:02d}s] {text}", file=self.stream, flush=True)
+            print(f"[{seconds // 60:3d}m{seconds % 60:02d}s] {text}", file=sys.stderr, flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._say(f"round {trial.config.get('round')}: screening {trial.config.get('candidate')}")

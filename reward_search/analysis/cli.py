@@ -1,0 +1,31 @@
+"""`reward-search report RUN_DIR`: rebuild a run's HTML/Markdown statistics report from its run directory."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from reward_search.errors import UserError
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Build the report and print where it is; a missing or invalid run directory is a UserError (exit 2)."""
+    from reward_search.analysis.report import build_report
+
+    if args.resamples < 100:
+        raise UserError(f"--resamples: at least 100 resamples are needed, got {args.resamples}")
+    path = build_report(args.run_dir, n_resamples=args.resamples, seed=args.seed)
+    print(f"report: {path}")
+    print(f"report: {path.with_name('report.md')}")
+    return 0
+
+
+def add_report_parser(subparsers: Any) -> None:
+    """Add the `report` command to an argparse subparsers object (its handler is `run_report`)."""
+    report = subparsers.add_parser(
+        "report", help="write report/index.html and report/report.md (figures, CIs, McNemar) for a run directory"
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (holds leaderboard.parquet)")
+    report.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: 10000)")
+    report.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    report.set_defaults(handler=run_report)

@@ -1,0 +1,164 @@
+"""Report sections about the finalize phase: ensemble CIs (forest plot), pairwise McNemar, seed statistics.
+
+All numbers are on the test split (each finalize job is evaluated on it once, at the end) unless a column says
+`dev`. Statistics are recomputed from the saved per-question test records, never from re-generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from reward_search.analysis import figures
+from reward_search.analysis.document import Figure as FigureBlock
+from reward_search.analysis.document import Paragraph, Section, Table, fmt, fmt_ci
+from reward_search.analysis.rundata import FinalJobView, RunData
+from reward_search.analysis.stats import ConfigurationSummary, SeedStats, seed_statistics, summarize_configurations
+
+KIND_ORDER = {"top_k": 0, "diverse": 0, "correctness": 0, "baseline": 1, "random": 2, "seed": 3}
+
+
+@dataclass
+class FinalStats:
+    """The finalize configurations compared on test (seed re-runs excluded) and their statistics."""
+
+    jobs: list[FinalJobView]
+    records: dict[str, pd.DataFrame]
+    summary: ConfigurationSummary | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _sorted_records(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("index").reset_index(drop=True) if "index" in frame else frame
+
+
+def final_stats(data: RunData, n_resamples: int, seed: int) -> FinalStats:
+    """Bootstrap CIs and McNemar over the done recipes, the baseline and the random control, on test records."""
+    notes: list[str] = []
+    jobs, records = [], {}
+    for job in data.jobs:
+        if job.kind == "seed":
+            continue
+        if not job.done:
+            notes.append(f"{job.name}: {job.result.get('status', 'not run')} {job.result.get('error') or ''}".strip())
+            continue
+        frame = data.job_records(job, "test")
+        if frame is None:
+            notes.append(f"{job.name}: no test records (trials/{job.result.get('trial_key')}/test.parquet)")
+            continue
+        jobs.append(job)
+        records[job.name] = _sorted_records(frame)
+    sizes = {len(f) for f in records.values()}
+    if len(sizes) > 1:
+        notes.append(f"test record counts differ ({sorted(sizes)}): no paired statistics")
+        return FinalStats(jobs, records, None, notes)
+    if not records:
+        return FinalStats(jobs, records, None, notes)
+    best = (data.finalize or {}).get("best_recipe")
+    summary = summarize_configurations(
+        {n: f["correct"].to_numpy(dtype=bool) for n, f in records.items()},
+        {n: f["extracted"].notna().to_numpy() for n, f in records.items()}
+        if all("extracted" in f for f in records.values()) else None,
+        reference=best if best in records else None,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    return FinalStats(jobs, records, summary, notes)
+
+
+def ensembles_section(data: RunData, stats: FinalStats, report_dir: Path) -> Section:
+    section = Section("ensembles", "Ensembles, baseline and random control (test)")
+    if stats.summary is None:
+        section.add(Paragraph("No finalize job has test records yet, so there are no ensemble statistics.", note=True))
+        section.add(*(Paragraph(n, note=True) for n in stats.notes))
+        return section
+    summary = stats.summary
+    order = sorted(stats.jobs, key=lambda j: (KIND_ORDER.get(j.kind, 0), -summary.metric(j.name).accuracy.estimate))
+    rows, forest = [], []
+    differences = {d.first: d for d in summary.differences}
+    for job in order:
+        m = summary.metric(job.name)
+        acc, f1 = m.accuracy, m.f1
+        forest.append(figures.ForestRow(job.name, job.kind, acc.estimate, acc.percentile.low, acc.percentile.high))
+        diff = differences.get(job.name)
+        delta = "reference" if diff is None else (
+            f"{diff.accuracy.estimate:+.3f} {fmt_ci(diff.accuracy.percentile.low, diff.accuracy.percentile.high)}")
+        rows.append((job.name, job.kind, ", ".join(job.members) or "base rewards only",
+                     fmt(job.result.get("selection_accuracy")), fmt(acc.estimate),
+                     fmt_ci(acc.percentile.low, acc.percentile.high), fmt_ci(acc.bca.low, acc.bca.high),
+                     fmt(f1.estimate), fmt_ci(f1.percentile.low, f1.percentile.high), delta, str(m.n)))
+    figures.forest_plot(forest, "test accuracy (95% percentile bootstrap CI)", report_dir / "figures/forest.png")
+    level = round(summary.confidence_level * 100)
+    section.add(
+        Paragraph(f"Every finalize configuration evaluated once on the test split ({summary.n} questions). "
+                  f"Intervals: {level}% bootstrap over questions ({summary.n_resamples} resamples, seed "
+                  f"{summary.seed}), percentile and BCa. Δ is the paired difference in accuracy against the "
+                  f"reference {summary.reference!r}. The dev column is what ranked the recipes."),
+        FigureBlock("figures/forest.png", "Test accuracy with 95% CIs: recipes, baseline (grey), random control (red)"),
+        Table(("configuration", "kind", "members", "dev acc.", "test acc.", "95% CI", "BCa CI", "test F1 (paper)",
+               "F1 95% CI", "Δ acc. vs reference [CI]", "n"), tuple(rows)),
+    )
+    section.add(*(Paragraph(n, note=True) for n in stats.notes))
+    return section
+
+
+def mcnemar_section(stats: FinalStats, report_dir: Path) -> Section:
+    section = Section("mcnemar", "Pairwise McNemar tests (test)")
+    if stats.summary is None or len(stats.summary.names) < 2:
+        section.add(Paragraph("Fewer than two configurations with test records: no pairwise tests.", note=True))
+        return section
+    table, names = stats.summary.mcnemar, list(stats.summary.names)
+    figures.pvalue_heatmap(names, table.p_matrix(names, "raw"), table.p_matrix(names, "holm"),
+                           table.p_matrix(names, "bonferroni"), table.alpha, report_dir / "figures/mcnemar.png")
+    rows = []
+    for row in table.comparisons:
+        t = row.test
+        rows.append((t.first, t.second, str(t.b), str(t.c), t.method, fmt(t.p_value, 4), fmt(row.p_holm, 4),
+                     "yes" if row.reject_holm else "no", fmt(row.p_bonferroni, 4),
+                     "yes" if row.reject_bonferroni else "no"))
+    m = len(table.comparisons)
+    section.add(
+        Paragraph(f"McNemar's test on per-question test correctness for each of the {m} pairs (exact binomial when "
+                  f"b + c < {table.exact_threshold}, else chi-square with continuity correction). The family of all "
+                  f"pairs is corrected with Holm and Bonferroni at α = {table.alpha} (Bonferroni threshold "
+                  f"α/m = {table.alpha / max(m, 1):.4g}). b: only the first right; c: only the second right."),
+        FigureBlock("figures/mcnemar.png", "Raw McNemar p-values; H/B mark pairs rejected after Holm/Bonferroni"),
+        Table(("first", "second", "b", "c", "test", "p", "p Holm", "reject (Holm)", "p Bonferroni",
+               "reject (Bonferroni)"), tuple(rows)),
+    )
+    return section
+
+
+def seed_values(data: RunData) -> tuple[list[FinalJobView], dict[str, SeedStats]]:
+    """The done seed re-runs of the best recipe and the spread of their metrics."""
+    seeds = [j for j in data.jobs if j.kind == "seed" and j.done]
+    stats = {}
+    for label, key in (("test accuracy", "test_accuracy"), ("test F1 (paper)", "test_f1"),
+                       ("dev accuracy", "selection_accuracy")):
+        values = [float(j.result[key]) for j in seeds if j.result.get(key) is not None]
+        if values:
+            stats[label] = seed_statistics(values)
+    return seeds, stats
+
+
+def seeds_section(data: RunData) -> Section:
+    section = Section("seeds", "Seed statistics of the best recipe")
+    seeds, stats = seed_values(data)
+    if not seeds:
+        section.add(Paragraph("No finished seed re-runs (finalize has not run, or no recipe finished).", note=True))
+        return section
+    best = (data.finalize or {}).get("best_recipe")
+    per_seed = tuple((j.name, fmt(j.seed), fmt(j.result.get("selection_accuracy")), fmt(j.result.get("test_accuracy")),
+                      fmt(j.result.get("test_f1"))) for j in seeds)
+    summary = tuple((label, str(s.n), fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), fmt(s.range))
+                    for label, s in stats.items())
+    section.add(
+        Paragraph(f"The best recipe on dev ({best}) re-trained with {len(seeds)} seeds; standard deviation with "
+                  "ddof = 1 (— for a single seed)."),
+        Table(("metric", "seeds", "mean", "std", "min", "max", "range"), summary),
+        Table(("job", "seed", "dev acc.", "test acc.", "test F1 (paper)"), per_seed),
+    )
+    return section
+

@@ -1,0 +1,182 @@
+"""Everything a report reads from a run directory, loaded once; missing pieces are listed, not fatal.
+
+A run directory is enough to rebuild its report: the config, manifest and driver state, the leaderboard, each
+trial's curves and per-question records, and `finalize.json` when the finalize phase has run. Paths written by
+the run (absolute `trial_dir`s) are resolved inside this run directory first, so a moved run still reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reward_search.config import ExperimentConfig, load_config
+from reward_search.errors import UserError
+from reward_search.search.leaderboard import load_entries
+from reward_search.search.records import LeaderboardEntry
+
+FINALIZE_FILE = "finalize.json"
+LEADERBOARD_FILE = "leaderboard.parquet"
+
+
+@dataclass
+class FinalJobView:
+    """One finalize job as written to `finalize.json` (name, kind, members, seed, result)."""
+
+    name: str
+    kind: str
+    members: list[str]
+    member_ids: list[str]
+    steps: int | None
+    seed: int | None
+    result: dict[str, Any]
+
+    @property
+    def done(self) -> bool:
+        return self.result.get("status") == "done"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FinalJobView:
+        return cls(
+            name=str(data.get("name", "")),
+            kind=str(data.get("kind", "")),
+            members=list(data.get("members") or []),
+            member_ids=list(data.get("member_ids") or []),
+            steps=data.get("steps"),
+            seed=data.get("seed"),
+            result=dict(data.get("result") or {}),
+        )
+
+
+@dataclass
+class RunData:
+    """A run directory's contents for reporting; `missing` names what could not be read, one line each."""
+
+    run_dir: Path
+    config: ExperimentConfig | None
+    manifest: dict[str, Any]
+    driver_state: dict[str, Any]
+    entries: list[LeaderboardEntry]
+    finalize: dict[str, Any] | None
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def jobs(self) -> list[FinalJobView]:
+        return [FinalJobView.from_dict(j) for j in (self.finalize or {}).get("jobs", [])]
+
+    @property
+    def selection_split(self) -> str:
+        if self.finalize and self.finalize.get("selection_split"):
+            return str(self.finalize["selection_split"])
+        return self.config.training.selection_split if self.config is not None else "dev"
+
+    @property
+    def report_every(self) -> int | None:
+        return self.config.training.report_every if self.config is not None else None
+
+    def ranked(self) -> list[LeaderboardEntry]:
+        """Screened candidates with a selection accuracy, best first (the finalize phase's order)."""
+        done = [e for e in self.entries if e.status == "done" and e.accuracy is not None]
+        return sorted(done, key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name))
+
+    def trial_path(self, key: str | None, recorded: str | None = None) -> Path | None:
+        """The folder of a trial: `trials/<key>` in this run directory, else the recorded path if it exists."""
+        if key:
+            local = self.run_dir / "trials" / key
+            if local.is_dir():
+                return local
+        if recorded and Path(recorded).is_dir():
+            return Path(recorded)
+        return None
+
+    def trial_table(self, key: str | None, name: str, recorded: str | None = None) -> pd.DataFrame | None:
+        """A trial's Parquet table (`curves`, `selection` or `test`), or None when it was not written."""
+        folder = self.trial_path(key, recorded)
+        path = folder / f"{name}.parquet" if folder is not None else None
+        if path is None or not path.is_file():
+            return None
+        return pd.read_parquet(path)
+
+    def job_records(self, job: FinalJobView, split: str = "test") -> pd.DataFrame | None:
+        """A finalize job's per-question records on `split` ("test" or "selection")."""
+        return self.trial_table(job.result.get("trial_key"), split, job.result.get("trial_dir"))
+
+
+def _read_json(path: Path, missing: list[str]) -> dict[str, Any]:
+    if not path.is_file():
+        missing.append(f"{path.name} is missing")
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        missing.append(f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno})")
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Load a run directory; raises UserError when it is not one (no folder, or no leaderboard)."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such run directory")
+    if not (root / LEADERBOARD_FILE).is_file():
+        raise UserError(f"{root}: not a run directory (no {LEADERBOARD_FILE})")
+    missing: list[str] = []
+    config: ExperimentConfig | None = None
+    if (root / "config.yaml").is_file():
+        config = load_config(root / "config.yaml")
+    else:
+        missing.append("config.yaml is missing")
+    try:
+        entries = load_entries(root)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{root / LEADERBOARD_FILE}: cannot be read ({exc})") from None
+    manifest = _read_json(root / "manifest.json", missing)
+    driver_state = _read_json(root / "driver_state.json", missing)
+    finalize: dict[str, Any] | None = None
+    if (root / FINALIZE_FILE).is_file():
+        finalize = _read_json(root / FINALIZE_FILE, missing) or None
+    else:
+        missing.append(f"{FINALIZE_FILE} is missing: the finalize phase has not run (or is disabled)")
+    return RunData(root, config, manifest, driver_state, entries, finalize, missing)
+
+
+def dev_points(entry: LeaderboardEntry, report_every: int | None, steps: int | None = None) -> list[tuple[int, float]]:
+    """(step, intermediate dev accuracy) pairs of a screened candidate: reports come every `report_every` steps.
+
+    The last report may come at the final step when it is not a multiple of `report_every`.
+    """
+    if not entry.dev_curve or not report_every:
+        return []
+    points = [((i + 1) * report_every, float(v)) for i, v in enumerate(entry.dev_curve)]
+    if steps is not None:
+        points = [(min(step, steps), value) for step, value in points]
+    return points
+
+
+def finalize_dev_points(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Intermediate dev accuracies of finalize jobs, read from Tune's per-trial `result.json` (JSON lines).
+
+    Later finalize experiments win for the same job name (a resumed finalize re-reports its jobs).
+    """
+    points: dict[str, list[tuple[int, float]]] = {}
+    for experiment in sorted((run_dir / "tune").glob("finalize-*")):
+        for result in sorted(experiment.glob("*/result.json")):
+            found: list[tuple[int, float]] = []
+            name = None
+            for line in result.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    report = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a killed trial
+                name = ((report.get("config") or {}).get("job") or {}).get("job_name", name)
+                if not report.get("final") and report.get("dev_accuracy") is not None and "step" in report:
+                    found.append((int(report["step"]), float(report["dev_accuracy"])))
+            if name is not None and found:
+                points[name] = found
+    return points

@@ -1,0 +1,172 @@
+"""The statistics report: built from a real small run directory, every file and link resolves, and the page renders
+in headless Chromium to a screenshot that is not blank; a run without finalize still reports, and says so.
+
+The browser test needs Debian's `chromium` (`scripts/ensure_chromium.sh` installs it; `make test` runs it first).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import image as mpimg
+
+from reward_search import io
+from reward_search.analysis.report import build_report
+from reward_search.cli import main
+from reward_search.config import ExperimentConfig, dump_config
+from reward_search.search.leaderboard import LeaderboardCore
+
+REPO = Path(__file__).resolve().parent.parent
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FIGURES = ("rounds", "progress", "curves", "forest", "mcnemar")
+RUN_ARGS = (
+    "run", str(REPO / "experiments" / "smoke.yaml"),
+    "--set", "search.rounds=2", "--set", "search.candidates_per_round=2", "--set", "finalize.seeds=2",
+    "--set", "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: diverse, kind: diverse, k: 2}]",
+)
+
+
+class _Refs(HTMLParser):
+    """Every <img src> and <a href> of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img" and values.get("src"):
+            self.images.append(values["src"])
+        if tag == "a" and values.get("href"):
+            self.links.append(values["href"])
+
+
+def _refs(page: Path) -> _Refs:
+    parser = _Refs()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def _assert_png(path: Path) -> np.ndarray:
+    assert path.is_file(), f"missing image {path}"
+    assert path.stat().st_size > 0 and path.read_bytes()[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    return mpimg.imread(path)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real small run (2 rounds × 2 candidates, 2 recipes, baseline, control, 2 seeds) for this module."""
+    folder = tmp_path_factory.mktemp("report") / "run"
+    command = [sys.executable, "-c", "import sys; from reward_search.cli import main; sys.exit(main())",
+               *RUN_ARGS, "--run-dir", str(folder)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert done.returncode == 0, f"smoke run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert (folder / "finalize.json").is_file()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(run_dir: Path) -> Path:
+    assert main(["report", str(run_dir), "--resamples", "1000"]) == 0
+    return run_dir / "report"
+
+
+@pytest.mark.slow
+def test_report_files_images_and_links_resolve(report: Path) -> None:
+    for name in ("index.html", "report.md"):
+        assert (report / name).stat().st_size > 0
+    for name in FIGURES:
+        _assert_png(report / "figures" / f"{name}.png")
+    refs = _refs(report / "index.html")
+    assert {f"figures/{n}.png" for n in FIGURES} <= set(refs.images)
+    for src in refs.images:
+        image = _assert_png(report / src)
+        assert image.ndim == 3 and image.std() > 0, f"{src} is blank"
+    sources = [h for h in refs.links if h.startswith("sources/")]
+    assert sources, "the leaderboard links no reward source"
+    for href in refs.links:
+        if not href.startswith("#"):
+            assert (report / href).is_file(), f"broken link {href}"
+    for href in sources:
+        compile((report / href).read_text(encoding="utf-8"), href, "exec")
+    markdown = (report / "report.md").read_text(encoding="utf-8")
+    for src in refs.images:
+        assert f"]({src})" in markdown
+    # each section is present, with the splits and the paper's figures stated
+    for text in ("Paper versus this run", "Pairwise McNemar", "Seed statistics", "Strict versus flexible",
+                 "Reward-hacking audit", "Cost", "0.795 [0.756, 0.832]", "0.660 [0.635, 0.686]", "[0.777, 0.814]",
+                 "| test |", "| dev |", "reject (Holm)", "reject (Bonferroni)"):
+        assert text in markdown, text
+    assert "finalize.json is missing" not in markdown
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.fail("chromium is not installed: run scripts/ensure_chromium.sh (make test does)")
+    shot = tmp_path / "shot.png"
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2000",
+               (report / "index.html").resolve().as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    pixels = _assert_png(shot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1280)
+    assert pixels.std() > 0.05, "the screenshot is blank"
+    assert (pixels.min(axis=2) < 0.5).mean() > 0.01, "the screenshot has almost no dark pixels (no text, no plots)"
+
+
+def _tiny_run(folder: Path) -> None:
+    """A run directory with a leaderboard of three screened candidates and their trials, and no finalize.json."""
+    io.write_text(folder / "config.yaml", dump_config(ExperimentConfig()))
+    io.write_json(folder / "manifest.json", {"seed": 1, "data": {"task": "gsm8k", "source": "test"}})
+    io.write_json(folder / "driver_state.json", {"proposed_rounds": [1, 2], "proposer_usage": {"calls": 2}})
+    board = LeaderboardCore(str(folder))
+    for i, (round_, correct) in enumerate(((1, 2), (1, 3), (2, 4))):
+        name = f"reward_{i}"
+        source = f"def {name}(prompts, completions, **kwargs):\n    return [{i}.0 for _ in completions]\n"
+        board.add_candidate({"name": name, "source": source, "origin": {"proposer": "test", "round": round_}},
+                            round_, "accepted", [])
+        key = f"trial{i}"
+        candidate_id = next(e.candidate_id for e in board.all() if e.name == name)
+        board.update(candidate_id, status="done", accuracy=correct / 8, f1=2 * correct / (8 + correct),
+                     extraction_rate=1.0, correct=correct, n=8, trial_key=key, train_seconds=30.0 + i,
+                     gpu_hours=0.0, dev_curve=[0.1 * i, 0.2])
+        steps = np.arange(1, 21)
+        io.write_parquet(folder / "trials" / key / "curves.parquet", [
+            {"step": int(s), f"rewards/{name}/mean": 0.05 * s, "reward": 0.1 * s} for s in steps])
+        rows = [{"index": q, "question": f"q{q}", "gold": "1", "completion": "Step 1: 1 = 1\n<answer>1</answer>",
+                 "completion_tokens": 12, "extracted_strict": "1" if q < correct else None,
+                 "correct_strict": q < correct, "extracted_flexible": "1", "correct_flexible": q <= correct,
+                 "extracted": "1" if q < correct else None, "correct": q < correct} for q in range(8)]
+        pd.DataFrame(rows).to_parquet(folder / "trials" / key / "selection.parquet")
+
+
+def test_report_without_finalize_says_so(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _tiny_run(run)
+    page = build_report(run, n_resamples=200)
+    markdown = (page.parent / "report.md").read_text(encoding="utf-8")
+    assert "finalize.json is missing" in markdown
+    assert "reward_2" in markdown and "No finished seed re-runs" not in markdown  # no finalize sections at all
+    for src in _refs(page).images:
+        _assert_png(page.parent / src)
+    assert (page.parent / "sources").is_dir() and len(list((page.parent / "sources").glob("*.py"))) == 3
+
+
+def test_report_of_a_missing_run_directory_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
