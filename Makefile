@@ -35,6 +35,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 test: lint
+	# the report test renders the HTML report in Debian's headless Chromium (installed here when missing)
+	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:

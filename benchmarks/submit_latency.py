@@ -55,7 +55,7 @@ def main() -> int:
     cli = [sys.executable, "-m", "reward_search.cli"]
 
     started = time.monotonic()
-    head = LocalHead(num_cpus=2).start()
+    head = LocalHead(num_cpus=2, token=None).start()
     head_start_s = round(time.monotonic() - started, 2)
     try:
         env = head.env()
@@ -69,6 +69,7 @@ def main() -> int:
         head.stop()
     result = {
         "benchmark": "submit_latency",
+        "head": "local, 2 CPUs, loopback, token authentication disabled",
         "experiment": "experiments/smoke.yaml",
         "overrides": args.overrides,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

@@ -169,7 +169,7 @@ def cheap_trainable(params: dict) -> None:
     folder = Path(params["config"]["run"]["storage_path"])
     with (folder / "starts.jsonl").open("a") as handle:
         handle.write(json.dumps(record) + "\n")
-    time.sleep(3.0)
+    time.sleep(8.0)  # long enough that all four overlap even when trial workers start slowly
     record["end"] = time.time()
     with (folder / "placements.jsonl").open("a") as handle:
         handle.write(json.dumps(record) + "\n")

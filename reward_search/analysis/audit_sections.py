@@ -85,6 +85,7 @@ def hacking_section(items: list[Audited]) -> Section:
             shape = answer_shape(item.records, item.name)
             shape_rows.append((item.name, item.split, "correct", *_shape_cells(shape.correct)))
             shape_rows.append((item.name, item.split, "wrong", *_shape_cells(shape.wrong)))
+    trend_rows.sort(key=lambda row: row[-1] != "FLAG")  # flagged rewards first, otherwise in audit order
     verdict = (f"Flagged (reward rising while dev accuracy falls): {', '.join(flagged)}." if flagged
                else "No reward rose while intermediate dev accuracy fell.")
     section.add(

@@ -120,6 +120,9 @@ def forest_plot(rows: Sequence[ForestRow], label: str, path: Path) -> Path:
         colour = _KIND_COLOURS.get(row.kind, "#1f77b4")
         ax.errorbar(row.estimate, y, xerr=[[row.estimate - row.low], [row.high - row.estimate]], fmt="o",
                     color=colour, capsize=4)
+    for row in rows:
+        if row.kind == "baseline":
+            ax.axvline(row.estimate, color=_KIND_COLOURS["baseline"], ls="--", lw=1, label="baseline")
     ax.set_yticks(range(len(rows)), [f"{r.name} ({r.kind})" for r in reversed(rows)])
     ax.set_xlabel(label)
     ax.set_xlim(*_accuracy_limits([r.high for r in rows]))

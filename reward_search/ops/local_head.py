@@ -1,5 +1,10 @@
 """A throwaway single-node Ray head on loopback, for tests and benchmarks of the Jobs path.
 
+The dashboard and metrics endpoints listen on 127.0.0.1; Ray 2.60's GCS and raylet gRPC servers listen on every
+interface whatever `--node-ip-address` says, so the head uses token authentication with a fresh random token
+(passed through `RAY_AUTH_TOKEN` to the head, its job drivers and any client started with `env()`), or none with
+`token=None`.
+
 `ray stop` would kill every Ray process of the user on the machine, including other people's clusters, so the head
 gets its own `--temp-dir` and free ports, and `stop()` ends only the processes whose command line names that temp
 dir, together with their descendants (workers, the job supervisor and the job's driver).
@@ -8,6 +13,7 @@ dir, together with their descendants (workers, the job supervisor and the job's 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -29,13 +35,14 @@ def free_port() -> int:
 
 @dataclass
 class LocalHead:
-    """`ray start --head` on 127.0.0.1 with authentication disabled (loopback only) and metrics every second."""
+    """`ray start --head` on 127.0.0.1 with its own token (or none) and metrics exported every second."""
 
     num_cpus: int = 2
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rsray-", dir="/tmp")))
     gcs_port: int = field(default_factory=free_port)
     dashboard_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
+    token: str | None = field(default_factory=lambda: secrets.token_hex(24))
     log: list[str] = field(default_factory=list)
 
     @property
@@ -54,8 +61,13 @@ class LocalHead:
         """The environment of the head, which its workers and job drivers inherit."""
         bin_dir = str(Path(sys.executable).parent)
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+        for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+            env.pop(name, None)
+        if self.token:
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
+        else:
+            env["RAY_AUTH_MODE"] = "disabled"
         env.update(
-            RAY_AUTH_MODE="disabled",
             RAY_USAGE_STATS_ENABLED="0",
             RAY_metrics_report_interval_ms="1000",
             PATH=bin_dir + os.pathsep + env.get("PATH", ""),  # `python` in the job entrypoint is this venv's
@@ -87,7 +99,10 @@ class LocalHead:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{self.dashboard_url}/api/version", timeout=2) as reply:
+                request = urllib.request.Request(f"{self.dashboard_url}/api/version")
+                if self.token:
+                    request.add_header("Authorization", f"Bearer {self.token}")
+                with urllib.request.urlopen(request, timeout=2) as reply:
                     if reply.status == 200:
                         return
             except OSError:
