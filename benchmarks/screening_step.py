@@ -149,8 +149,7 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
-    report = {"benchmark": "screening_step", "device": "cpu", "cpus": os.cpu_count(),
-              "platform": platform.platform()}
+    report = {"benchmark": "screening_step", "device": "cpu", "cpus": os.cpu_count(), "platform": platform.platform()}
     if args.only_tune and Path(args.out).is_file():
         report = {**json.loads(Path(args.out).read_text()), **report}
     else:
@@ -163,8 +162,10 @@ def main() -> int:
     report["gpu"] = "not measured: this run had no GPU (the device machine was not lent to this task)"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Tune/direct training-time ratio {report['tune_overhead']['train_seconds_ratio']} (target <= 1.10); "
-          f"wrote {args.out}")
+    print(
+        f"Tune/direct training-time ratio {report['tune_overhead']['train_seconds_ratio']} (target <= 1.10); "
+        f"wrote {args.out}"
+    )
     return 0
 
 

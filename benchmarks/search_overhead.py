@@ -57,11 +57,20 @@ def run_search(folder: Path, name: str, gpus: int, rounds: int, per_round: int, 
     from reward_search.config import load_config
     from reward_search.search.driver import run_search as drive
 
-    config = load_config(SMOKE, [
-        f"run.storage_path={folder}", f"run.name={name}", f"search.rounds={rounds}",
-        f"search.candidates_per_round={per_round}", f"search.mode={mode}", "search.gpus_per_trial=1",
-        "search.cpus_per_trial=0", "search.dashboard=false", "finalize.enabled=false",
-    ])
+    config = load_config(
+        SMOKE,
+        [
+            f"run.storage_path={folder}",
+            f"run.name={name}",
+            f"search.rounds={rounds}",
+            f"search.candidates_per_round={per_round}",
+            f"search.mode={mode}",
+            "search.gpus_per_trial=1",
+            "search.cpus_per_trial=0",
+            "search.dashboard=false",
+            "finalize.enabled=false",
+        ],
+    )
     started = time.time()
     drive(config, address="auto", trainable=sleeping_trainable, verbose=False)
     wall = time.time() - started
@@ -71,9 +80,14 @@ def run_search(folder: Path, name: str, gpus: int, rounds: int, per_round: int, 
     last = max(s["end"] for s in spans)
     busy = sum(s["seconds"] for s in spans)
     ideal = max(busy / gpus, max(s["seconds"] for s in spans))
-    return {"trials": len(spans), "wall_seconds": round(wall, 2), "makespan_seconds": round(last - first, 2),
-            "ideal_seconds": round(ideal, 2), "efficiency": round(ideal / (last - first), 3),
-            "gpu_idle_fraction": round(1 - busy / (gpus * (last - first)), 3)}
+    return {
+        "trials": len(spans),
+        "wall_seconds": round(wall, 2),
+        "makespan_seconds": round(last - first, 2),
+        "ideal_seconds": round(ideal, 2),
+        "efficiency": round(ideal / (last - first), 3),
+        "gpu_idle_fraction": round(1 - busy / (gpus * (last - first)), 3),
+    }
 
 
 def bare_tune(count: int) -> float:
@@ -83,8 +97,11 @@ def bare_tune(count: int) -> float:
         tune.report({"final": True})
 
     started = time.time()
-    tune.Tuner(tune.with_resources(noop, {"cpu": 0, "gpu": 1}), param_space={"i": tune.grid_search(list(range(count)))},
-               run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0)).fit()
+    tune.Tuner(
+        tune.with_resources(noop, {"cpu": 0, "gpu": 1}),
+        param_space={"i": tune.grid_search(list(range(count)))},
+        run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0),
+    ).fit()
     return time.time() - started
 
 
@@ -110,24 +127,27 @@ def main() -> int:
                 "note": "search time includes proposing and sandbox-validating each candidate",
             }
             print(json.dumps(report["overhead"], indent=2))
-            report["makespan"] = run_search(folder, "uniform-makespan", gpus=8, rounds=1, per_round=32,
-                                            mode="barrier")
+            report["makespan"] = run_search(folder, "uniform-makespan", gpus=8, rounds=1, per_round=32, mode="barrier")
             report["makespan"]["target"] = "efficiency >= 0.9"
             print(json.dumps(report["makespan"], indent=2))
             barrier = run_search(folder, "lognormal-barrier", gpus=8, rounds=4, per_round=8, mode="barrier")
             asynchronous = run_search(folder, "lognormal-async", gpus=8, rounds=4, per_round=8, mode="async")
-            report["barrier_vs_async"] = {"barrier": barrier, "async": asynchronous,
-                                          "idle_ratio": round(asynchronous["gpu_idle_fraction"]
-                                                              / max(barrier["gpu_idle_fraction"], 1e-9), 3)}
+            report["barrier_vs_async"] = {
+                "barrier": barrier,
+                "async": asynchronous,
+                "idle_ratio": round(asynchronous["gpu_idle_fraction"] / max(barrier["gpu_idle_fraction"], 1e-9), 3),
+            }
             print(json.dumps(report["barrier_vs_async"], indent=2))
     finally:
         ray.shutdown()
     out = RESULTS / "search_overhead.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"scheduling efficiency {report['makespan']['efficiency']} (target >= 0.9); GPU idle barrier "
-          f"{report['barrier_vs_async']['barrier']['gpu_idle_fraction']} vs async "
-          f"{report['barrier_vs_async']['async']['gpu_idle_fraction']}; wrote {out}")
+    print(
+        f"scheduling efficiency {report['makespan']['efficiency']} (target >= 0.9); GPU idle barrier "
+        f"{report['barrier_vs_async']['barrier']['gpu_idle_fraction']} vs async "
+        f"{report['barrier_vs_async']['async']['gpu_idle_fraction']}; wrote {out}"
+    )
     return 0
 
 

@@ -284,6 +284,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     from reward_search.search.leaderboard import LEADERBOARD_FILE, load_entries
     from reward_search.search.progress import leaderboard_table
 
+    if args.address:  # a running search: ask its leaderboard actor (RUN is the run name)
+        from reward_search.ops.live import format_live_status, live_status
+
+        live = live_status(args.address, args.run_dir)
+        print(json.dumps(live, indent=2, default=str) if args.json else format_live_status(live))
+        return 0
     folder = Path(args.run_dir)
     if not (folder / CONFIG_FILE).is_file():
         raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
@@ -296,8 +302,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     config = load_config(folder / CONFIG_FILE)
     rounds = max((e.round for e in entries), default=0)
-    print(f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
-          f"{state.sessions} driver session(s); proposer spend ${state.proposer_usage.get('cost_usd', 0.0):.4f}")
+    print(
+        f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
+        f"{state.sessions} driver session(s); proposer spend ${state.proposer_usage.get('cost_usd', 0.0):.4f}"
+    )
     print(leaderboard_table(entries))
     return 0
 
@@ -378,8 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.set_defaults(handler=cmd_finalize)
 
-    p = sub.add_parser("status", help="progress and leaderboard of a run directory")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p = sub.add_parser(
+        "status",
+        help="progress and leaderboard of a run directory (or, with --address, of a running search by run name)",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR|RUN_NAME")
+    p.add_argument("--address", help="read the live leaderboard actor of run RUN_NAME on this Ray cluster (GCS)")
     p.add_argument("--json", action="store_true", help="print entries and driver state as JSON")
     p.set_defaults(handler=cmd_status)
 
@@ -407,8 +419,11 @@ def _add_plugin_commands(sub: Any) -> None:
 
     add_rewards_parser(sub)
     sub.choices["rewards"].set_defaults(handler=run_rewards)
-    from reward_search.ops.cli import add_ops_parsers; add_ops_parsers(sub)  # noqa: E702
-    from reward_search.analysis.cli import add_report_parser; add_report_parser(sub)  # noqa: E702
+    from reward_search.analysis.cli import add_report_parser
+    from reward_search.ops.cli import add_ops_parsers
+
+    add_ops_parsers(sub)
+    add_report_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

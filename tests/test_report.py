@@ -28,9 +28,16 @@ REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("rounds", "progress", "curves", "forest", "mcnemar")
 RUN_ARGS = (
-    "run", str(REPO / "experiments" / "smoke.yaml"),
-    "--set", "search.rounds=2", "--set", "search.candidates_per_round=2", "--set", "finalize.seeds=2",
-    "--set", "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: diverse, kind: diverse, k: 2}]",
+    "run",
+    str(REPO / "experiments" / "smoke.yaml"),
+    "--set",
+    "search.rounds=2",
+    "--set",
+    "search.candidates_per_round=2",
+    "--set",
+    "finalize.seeds=2",
+    "--set",
+    "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: diverse, kind: diverse, k: 2}]",
 )
 
 
@@ -66,8 +73,14 @@ def _assert_png(path: Path) -> np.ndarray:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real small run (2 rounds × 2 candidates, 2 recipes, baseline, control, 2 seeds) for this module."""
     folder = tmp_path_factory.mktemp("report") / "run"
-    command = [sys.executable, "-c", "import sys; from reward_search.cli import main; sys.exit(main())",
-               *RUN_ARGS, "--run-dir", str(folder)]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from reward_search.cli import main; sys.exit(main())",
+        *RUN_ARGS,
+        "--run-dir",
+        str(folder),
+    ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert done.returncode == 0, f"smoke run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert (folder / "finalize.json").is_file()
@@ -102,9 +115,21 @@ def test_report_files_images_and_links_resolve(report: Path) -> None:
     for src in refs.images:
         assert f"]({src})" in markdown
     # each section is present, with the splits and the paper's figures stated
-    for text in ("Paper versus this run", "Pairwise McNemar", "Seed statistics", "Strict versus flexible",
-                 "Reward-hacking audit", "Cost", "0.795 [0.756, 0.832]", "0.660 [0.635, 0.686]", "[0.777, 0.814]",
-                 "| test |", "| dev |", "reject (Holm)", "reject (Bonferroni)"):
+    for text in (
+        "Paper versus this run",
+        "Pairwise McNemar",
+        "Seed statistics",
+        "Strict versus flexible",
+        "Reward-hacking audit",
+        "Cost",
+        "0.795 [0.756, 0.832]",
+        "0.660 [0.635, 0.686]",
+        "[0.777, 0.814]",
+        "| test |",
+        "| dev |",
+        "reject (Holm)",
+        "reject (Bonferroni)",
+    ):
         assert text in markdown, text
     assert "finalize.json is missing" not in markdown
 
@@ -115,10 +140,21 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     if browser is None:
         pytest.fail("chromium is not installed: run scripts/ensure_chromium.sh (make test does)")
     shot = tmp_path / "shot.png"
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2000",
-               (report / "index.html").resolve().as_uri()]
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1280,2000",
+        (report / "index.html").resolve().as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
     pixels = _assert_png(shot)[..., :3]
@@ -136,20 +172,45 @@ def _tiny_run(folder: Path) -> None:
     for i, (round_, correct) in enumerate(((1, 2), (1, 3), (2, 4))):
         name = f"reward_{i}"
         source = f"def {name}(prompts, completions, **kwargs):\n    return [{i}.0 for _ in completions]\n"
-        board.add_candidate({"name": name, "source": source, "origin": {"proposer": "test", "round": round_}},
-                            round_, "accepted", [])
+        board.add_candidate(
+            {"name": name, "source": source, "origin": {"proposer": "test", "round": round_}}, round_, "accepted", []
+        )
         key = f"trial{i}"
         candidate_id = next(e.candidate_id for e in board.all() if e.name == name)
-        board.update(candidate_id, status="done", accuracy=correct / 8, f1=2 * correct / (8 + correct),
-                     extraction_rate=1.0, correct=correct, n=8, trial_key=key, train_seconds=30.0 + i,
-                     gpu_hours=0.0, dev_curve=[0.1 * i, 0.2])
+        board.update(
+            candidate_id,
+            status="done",
+            accuracy=correct / 8,
+            f1=2 * correct / (8 + correct),
+            extraction_rate=1.0,
+            correct=correct,
+            n=8,
+            trial_key=key,
+            train_seconds=30.0 + i,
+            gpu_hours=0.0,
+            dev_curve=[0.1 * i, 0.2],
+        )
         steps = np.arange(1, 21)
-        io.write_parquet(folder / "trials" / key / "curves.parquet", [
-            {"step": int(s), f"rewards/{name}/mean": 0.05 * s, "reward": 0.1 * s} for s in steps])
-        rows = [{"index": q, "question": f"q{q}", "gold": "1", "completion": "Step 1: 1 = 1\n<answer>1</answer>",
-                 "completion_tokens": 12, "extracted_strict": "1" if q < correct else None,
-                 "correct_strict": q < correct, "extracted_flexible": "1", "correct_flexible": q <= correct,
-                 "extracted": "1" if q < correct else None, "correct": q < correct} for q in range(8)]
+        io.write_parquet(
+            folder / "trials" / key / "curves.parquet",
+            [{"step": int(s), f"rewards/{name}/mean": 0.05 * s, "reward": 0.1 * s} for s in steps],
+        )
+        rows = [
+            {
+                "index": q,
+                "question": f"q{q}",
+                "gold": "1",
+                "completion": "Step 1: 1 = 1\n<answer>1</answer>",
+                "completion_tokens": 12,
+                "extracted_strict": "1" if q < correct else None,
+                "correct_strict": q < correct,
+                "extracted_flexible": "1",
+                "correct_flexible": q <= correct,
+                "extracted": "1" if q < correct else None,
+                "correct": q < correct,
+            }
+            for q in range(8)
+        ]
         pd.DataFrame(rows).to_parquet(folder / "trials" / key / "selection.parquet")
 
 

@@ -115,12 +115,25 @@ def test_leaderboard_actor_restarts_without_losing_anything(tmp_path, no_ray):
 
 def test_killed_driver_resumes_without_retraining(tmp_path, no_ray):
     run_dir = tmp_path / "search"
-    command = [sys.executable, "-m", "reward_search.cli", "run", str(SMOKE), "--run-dir", str(run_dir),
-               "--set", "search.rounds=2", "--set", "search.candidates_per_round=2", "--set", "search.dashboard=false",
-               "--set", "search.max_concurrent_trials=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "reward_search.cli",
+        "run",
+        str(SMOKE),
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "search.rounds=2",
+        "--set",
+        "search.candidates_per_round=2",
+        "--set",
+        "search.dashboard=false",
+        "--set",
+        "search.max_concurrent_trials=1",
+    ]
     env = {**os.environ, "RAY_ADDRESS": ""}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            env=env)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
     deadline = time.time() + 400
     try:
         while time.time() < deadline:
@@ -141,8 +154,13 @@ def test_killed_driver_resumes_without_retraining(tmp_path, no_ray):
     assert len(done_before) >= 2
     stamps = {cid: (Path(e.trial_dir) / "curves.parquet").stat().st_mtime_ns for cid, e in done_before.items()}
 
-    resumed = subprocess.run([sys.executable, "-m", "reward_search.cli", "resume", str(run_dir)],
-                             capture_output=True, text=True, timeout=600, env=env)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "reward_search.cli", "resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     entries = load_entries(run_dir)
     accepted = [e for e in entries if e.status != "rejected"]
@@ -150,8 +168,9 @@ def test_killed_driver_resumes_without_retraining(tmp_path, no_ray):
     assert all(e.status == "done" for e in accepted)
     for cid, stamp in stamps.items():  # finished candidates were not retrained
         assert (Path(done_before[cid].trial_dir) / "curves.parquet").stat().st_mtime_ns == stamp
-    status = subprocess.run([sys.executable, "-m", "reward_search.cli", "status", str(run_dir)],
-                            capture_output=True, text=True, timeout=120)
+    status = subprocess.run(
+        [sys.executable, "-m", "reward_search.cli", "status", str(run_dir)], capture_output=True, text=True, timeout=120
+    )
     assert status.returncode == 0 and "round 2 of 2" in status.stdout
 
 
@@ -173,8 +192,18 @@ def cheap_trainable(params: dict) -> None:
     record["end"] = time.time()
     with (folder / "placements.jsonl").open("a") as handle:
         handle.write(json.dumps(record) + "\n")
-    tune.report({"final": True, "status": "done", "selection_accuracy": 0.25, "selection_f1": 0.4,
-                 "selection_correct": 1, "selection_n": 4, "trial_key": params["candidate_id"], "train_seconds": 3.0})
+    tune.report(
+        {
+            "final": True,
+            "status": "done",
+            "selection_accuracy": 0.25,
+            "selection_f1": 0.4,
+            "selection_correct": 1,
+            "selection_n": 4,
+            "trial_key": params["candidate_id"],
+            "train_seconds": 3.0,
+        }
+    )
 
 
 def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
@@ -189,8 +218,14 @@ def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
     workers = [cluster.add_node(num_cpus=4, num_gpus=2) for _ in range(2)]
     cluster.wait_for_nodes()
     try:
-        config = search_config(tmp_path, "search.rounds=1", "search.candidates_per_round=4", "search.gpus_per_trial=1",
-                               "search.cpus_per_trial=1", "search.max_failures=3")
+        config = search_config(
+            tmp_path,
+            "search.rounds=1",
+            "search.candidates_per_round=4",
+            "search.gpus_per_trial=1",
+            "search.cpus_per_trial=1",
+            "search.max_failures=3",
+        )
         outcome = run_search(config, address=cluster.address, trainable=cheap_trainable, verbose=False)
         placements = [json.loads(line) for line in (tmp_path / "placements.jsonl").read_text().splitlines()]
         assert len(placements) == 4
@@ -220,8 +255,15 @@ def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
                             return
                 time.sleep(0.05)
 
-        config2 = search_config(tmp_path, "run.name=second", "search.rounds=1", "search.candidates_per_round=4",
-                                "search.gpus_per_trial=1", "search.max_failures=3", "proposer.seed=7")
+        config2 = search_config(
+            tmp_path,
+            "run.name=second",
+            "search.rounds=1",
+            "search.candidates_per_round=4",
+            "search.gpus_per_trial=1",
+            "search.max_failures=3",
+            "proposer.seed=7",
+        )
         remover = threading.Thread(target=remove_when_busy, daemon=True)
         remover.start()
         outcome2 = run_search(config2, address=cluster.address, trainable=cheap_trainable, verbose=False)
@@ -247,15 +289,20 @@ def test_llm_proposer_path_with_canned_replies(tmp_path, no_ray):
     model = "anthropic/claude-sonnet-4-5"  # in litellm's local price list: mock calls have a known cost
 
     def reward(name: str, body: str) -> dict:
-        code = (f"def {name}(prompts, completions, answer, **kwargs):\n"
-                f"    return [{body} for c, gold in zip(completions, answer)]\n")
+        code = (
+            f"def {name}(prompts, completions, answer, **kwargs):\n"
+            f"    return [{body} for c, gold in zip(completions, answer)]\n"
+        )
         return {"name": name, "code": code, "description": name}
 
     good = reward("gold_mentioned", "1.0 if str(gold) in str(c) else 0.0")
     other = reward("has_solution_tag", "1.0 if '<solution>' in str(c) else -1.0")
-    hostile = {"name": "sneaky", "description": "helpful",
-               "code": f"import os\nopen({str(marker)!r}, 'w').write('x')\n"
-                       "def sneaky(prompts, completions, **kw):\n    return [1.0 for _ in completions]\n"}
+    hostile = {
+        "name": "sneaky",
+        "description": "helpful",
+        "code": f"import os\nopen({str(marker)!r}, 'w').write('x')\n"
+        "def sneaky(prompts, completions, **kw):\n    return [1.0 for _ in completions]\n",
+    }
     litellm = import_litellm()
     replies = (
         litellm.RateLimitError("slow down", llm_provider="anthropic", model=model),
@@ -263,8 +310,15 @@ def test_llm_proposer_path_with_canned_replies(tmp_path, no_ray):
         json.dumps([hostile, good]),
         "```json\n" + json.dumps([good, other]) + "\n```",
     )
-    config = search_config(tmp_path, "search.rounds=1", "finalize.enabled=false", "proposer.kind=llm",
-                           f"proposer.model={model}", "proposer.backoff_s=0.01", "proposer.max_backoff_s=0.02")
+    config = search_config(
+        tmp_path,
+        "search.rounds=1",
+        "finalize.enabled=false",
+        "proposer.kind=llm",
+        f"proposer.model={model}",
+        "proposer.backoff_s=0.01",
+        "proposer.max_backoff_s=0.02",
+    )
     proposer = LLMProposer(config.proposer, train=load_splits(config.data).train, mock_responses=replies)
     outcome = run_search(config, proposer=proposer, verbose=False)
 

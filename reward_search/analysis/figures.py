@@ -92,8 +92,9 @@ def round_distribution(values: Mapping[int, Sequence[float]], label: str, path: 
     return save(fig, path)
 
 
-def search_progress(best_so_far: Sequence[float], hours: Sequence[float], hours_label: str, label: str,
-                    path: Path) -> Path:
+def search_progress(
+    best_so_far: Sequence[float], hours: Sequence[float], hours_label: str, label: str, path: Path
+) -> Path:
     """Best selection metric so far against candidates screened and against cumulative compute hours."""
     fig = Figure(figsize=(10, 4))
     left, right = fig.subplots(1, 2)
@@ -118,8 +119,14 @@ def forest_plot(rows: Sequence[ForestRow], label: str, path: Path) -> Path:
     for i, row in enumerate(rows):
         y = len(rows) - 1 - i
         colour = _KIND_COLOURS.get(row.kind, "#1f77b4")
-        ax.errorbar(row.estimate, y, xerr=[[row.estimate - row.low], [row.high - row.estimate]], fmt="o",
-                    color=colour, capsize=4)
+        ax.errorbar(
+            row.estimate,
+            y,
+            xerr=[[row.estimate - row.low], [row.high - row.estimate]],
+            fmt="o",
+            color=colour,
+            capsize=4,
+        )
     for row in rows:
         if row.kind == "baseline":
             ax.axvline(row.estimate, color=_KIND_COLOURS["baseline"], ls="--", lw=1, label="baseline")
@@ -133,8 +140,9 @@ def forest_plot(rows: Sequence[ForestRow], label: str, path: Path) -> Path:
     return save(fig, path)
 
 
-def pvalue_heatmap(names: Sequence[str], raw: np.ndarray, holm: np.ndarray, bonferroni: np.ndarray, alpha: float,
-                   path: Path) -> Path:
+def pvalue_heatmap(
+    names: Sequence[str], raw: np.ndarray, holm: np.ndarray, bonferroni: np.ndarray, alpha: float, path: Path
+) -> Path:
     """Raw McNemar p-values; cells marked H / B where Holm / Bonferroni reject at `alpha`."""
     k = len(names)
     fig = Figure(figsize=(2.5 + 0.8 * k, 1.8 + 0.7 * k))
@@ -172,7 +180,7 @@ def training_curves(panels: Sequence[CurvePanel], path: Path) -> Path:
             twin.set_ylabel("dev accuracy")
             twin.set_ylim(-0.02, 1.02)
         ax.legend(fontsize=7, loc="upper left")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     if not panels:
         _empty_note(axes[0], "no training curves")

@@ -60,7 +60,8 @@ def final_stats(data: RunData, n_resamples: int, seed: int) -> FinalStats:
     summary = summarize_configurations(
         {n: f["correct"].to_numpy(dtype=bool) for n, f in records.items()},
         {n: f["extracted"].notna().to_numpy() for n, f in records.items()}
-        if all("extracted" in f for f in records.values()) else None,
+        if all("extracted" in f for f in records.values())
+        else None,
         reference=best if best in records else None,
         n_resamples=n_resamples,
         seed=seed,
@@ -83,22 +84,54 @@ def ensembles_section(data: RunData, stats: FinalStats, report_dir: Path) -> Sec
         acc, f1 = m.accuracy, m.f1
         forest.append(figures.ForestRow(job.name, job.kind, acc.estimate, acc.percentile.low, acc.percentile.high))
         diff = differences.get(job.name)
-        delta = "reference" if diff is None else (
-            f"{diff.accuracy.estimate:+.3f} {fmt_ci(diff.accuracy.percentile.low, diff.accuracy.percentile.high)}")
-        rows.append((job.name, job.kind, ", ".join(job.members) or "base rewards only",
-                     fmt(job.result.get("selection_accuracy")), fmt(acc.estimate),
-                     fmt_ci(acc.percentile.low, acc.percentile.high), fmt_ci(acc.bca.low, acc.bca.high),
-                     fmt(f1.estimate), fmt_ci(f1.percentile.low, f1.percentile.high), delta, str(m.n)))
+        delta = (
+            "reference"
+            if diff is None
+            else (
+                f"{diff.accuracy.estimate:+.3f} {fmt_ci(diff.accuracy.percentile.low, diff.accuracy.percentile.high)}"
+            )
+        )
+        rows.append(
+            (
+                job.name,
+                job.kind,
+                ", ".join(job.members) or "base rewards only",
+                fmt(job.result.get("selection_accuracy")),
+                fmt(acc.estimate),
+                fmt_ci(acc.percentile.low, acc.percentile.high),
+                fmt_ci(acc.bca.low, acc.bca.high),
+                fmt(f1.estimate),
+                fmt_ci(f1.percentile.low, f1.percentile.high),
+                delta,
+                str(m.n),
+            )
+        )
     figures.forest_plot(forest, "test accuracy (95% percentile bootstrap CI)", report_dir / "figures/forest.png")
     level = round(summary.confidence_level * 100)
     section.add(
-        Paragraph(f"Every finalize configuration evaluated once on the test split ({summary.n} questions). "
-                  f"Intervals: {level}% bootstrap over questions ({summary.n_resamples} resamples, seed "
-                  f"{summary.seed}), percentile and BCa. Δ is the paired difference in accuracy against the "
-                  f"reference {summary.reference!r}. The dev column is what ranked the recipes."),
+        Paragraph(
+            f"Every finalize configuration evaluated once on the test split ({summary.n} questions). "
+            f"Intervals: {level}% bootstrap over questions ({summary.n_resamples} resamples, seed "
+            f"{summary.seed}), percentile and BCa. Δ is the paired difference in accuracy against the "
+            f"reference {summary.reference!r}. The dev column is what ranked the recipes."
+        ),
         FigureBlock("figures/forest.png", "Test accuracy with 95% CIs: recipes, baseline (grey), random control (red)"),
-        Table(("configuration", "kind", "members", "dev acc.", "test acc.", "95% CI", "BCa CI", "test F1 (paper)",
-               "F1 95% CI", "Δ acc. vs reference [CI]", "n"), tuple(rows)),
+        Table(
+            (
+                "configuration",
+                "kind",
+                "members",
+                "dev acc.",
+                "test acc.",
+                "95% CI",
+                "BCa CI",
+                "test F1 (paper)",
+                "F1 95% CI",
+                "Δ acc. vs reference [CI]",
+                "n",
+            ),
+            tuple(rows),
+        ),
     )
     section.add(*(Paragraph(n, note=True) for n in stats.notes))
     return section
@@ -110,23 +143,55 @@ def mcnemar_section(stats: FinalStats, report_dir: Path) -> Section:
         section.add(Paragraph("Fewer than two configurations with test records: no pairwise tests.", note=True))
         return section
     table, names = stats.summary.mcnemar, list(stats.summary.names)
-    figures.pvalue_heatmap(names, table.p_matrix(names, "raw"), table.p_matrix(names, "holm"),
-                           table.p_matrix(names, "bonferroni"), table.alpha, report_dir / "figures/mcnemar.png")
+    figures.pvalue_heatmap(
+        names,
+        table.p_matrix(names, "raw"),
+        table.p_matrix(names, "holm"),
+        table.p_matrix(names, "bonferroni"),
+        table.alpha,
+        report_dir / "figures/mcnemar.png",
+    )
     rows = []
     for row in table.comparisons:
         t = row.test
-        rows.append((t.first, t.second, str(t.b), str(t.c), t.method, fmt(t.p_value, 4), fmt(row.p_holm, 4),
-                     "yes" if row.reject_holm else "no", fmt(row.p_bonferroni, 4),
-                     "yes" if row.reject_bonferroni else "no"))
+        rows.append(
+            (
+                t.first,
+                t.second,
+                str(t.b),
+                str(t.c),
+                t.method,
+                fmt(t.p_value, 4),
+                fmt(row.p_holm, 4),
+                "yes" if row.reject_holm else "no",
+                fmt(row.p_bonferroni, 4),
+                "yes" if row.reject_bonferroni else "no",
+            )
+        )
     m = len(table.comparisons)
     section.add(
-        Paragraph(f"McNemar's test on per-question test correctness for each of the {m} pairs (exact binomial when "
-                  f"b + c < {table.exact_threshold}, else chi-square with continuity correction). The family of all "
-                  f"pairs is corrected with Holm and Bonferroni at α = {table.alpha} (Bonferroni threshold "
-                  f"α/m = {table.alpha / max(m, 1):.4g}). b: only the first right; c: only the second right."),
+        Paragraph(
+            f"McNemar's test on per-question test correctness for each of the {m} pairs (exact binomial when "
+            f"b + c < {table.exact_threshold}, else chi-square with continuity correction). The family of all "
+            f"pairs is corrected with Holm and Bonferroni at α = {table.alpha} (Bonferroni threshold "
+            f"α/m = {table.alpha / max(m, 1):.4g}). b: only the first right; c: only the second right."
+        ),
         FigureBlock("figures/mcnemar.png", "Raw McNemar p-values; H/B mark pairs rejected after Holm/Bonferroni"),
-        Table(("first", "second", "b", "c", "test", "p", "p Holm", "reject (Holm)", "p Bonferroni",
-               "reject (Bonferroni)"), tuple(rows)),
+        Table(
+            (
+                "first",
+                "second",
+                "b",
+                "c",
+                "test",
+                "p",
+                "p Holm",
+                "reject (Holm)",
+                "p Bonferroni",
+                "reject (Bonferroni)",
+            ),
+            tuple(rows),
+        ),
     )
     return section
 
@@ -135,8 +200,11 @@ def seed_values(data: RunData) -> tuple[list[FinalJobView], dict[str, SeedStats]
     """The done seed re-runs of the best recipe and the spread of their metrics."""
     seeds = [j for j in data.jobs if j.kind == "seed" and j.done]
     stats = {}
-    for label, key in (("test accuracy", "test_accuracy"), ("test F1 (paper)", "test_f1"),
-                       ("dev accuracy", "selection_accuracy")):
+    for label, key in (
+        ("test accuracy", "test_accuracy"),
+        ("test F1 (paper)", "test_f1"),
+        ("dev accuracy", "selection_accuracy"),
+    ):
         values = [float(j.result[key]) for j in seeds if j.result.get(key) is not None]
         if values:
             stats[label] = seed_statistics(values)
@@ -150,15 +218,25 @@ def seeds_section(data: RunData) -> Section:
         section.add(Paragraph("No finished seed re-runs (finalize has not run, or no recipe finished).", note=True))
         return section
     best = (data.finalize or {}).get("best_recipe")
-    per_seed = tuple((j.name, fmt(j.seed), fmt(j.result.get("selection_accuracy")), fmt(j.result.get("test_accuracy")),
-                      fmt(j.result.get("test_f1"))) for j in seeds)
-    summary = tuple((label, str(s.n), fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), fmt(s.range))
-                    for label, s in stats.items())
+    per_seed = tuple(
+        (
+            j.name,
+            fmt(j.seed),
+            fmt(j.result.get("selection_accuracy")),
+            fmt(j.result.get("test_accuracy")),
+            fmt(j.result.get("test_f1")),
+        )
+        for j in seeds
+    )
+    summary = tuple(
+        (label, str(s.n), fmt(s.mean), fmt(s.std), fmt(s.min), fmt(s.max), fmt(s.range)) for label, s in stats.items()
+    )
     section.add(
-        Paragraph(f"The best recipe on dev ({best}) re-trained with {len(seeds)} seeds; standard deviation with "
-                  "ddof = 1 (— for a single seed)."),
+        Paragraph(
+            f"The best recipe on dev ({best}) re-trained with {len(seeds)} seeds; standard deviation with "
+            "ddof = 1 (— for a single seed)."
+        ),
         Table(("metric", "seeds", "mean", "std", "min", "max", "range"), summary),
         Table(("job", "seed", "dev acc.", "test acc.", "test F1 (paper)"), per_seed),
     )
     return section
-

@@ -40,10 +40,12 @@ PAPER = PaperFigures()
 def ci_consistency_note(paper: PaperFigures = PAPER) -> str:
     """The paper's F1 interval against the one its accuracy interval implies (F1 is monotone in accuracy)."""
     low, high = (f1_from_accuracy(v) for v in paper.best_ensemble_accuracy_ci)
-    return (f"The paper's best-ensemble F1 interval [{paper.best_ensemble_f1_ci[0]:.3f}, "
-            f"{paper.best_ensemble_f1_ci[1]:.3f}] is wider than its accuracy interval permits: F1 = 2·acc/(1+acc) is "
-            f"increasing in accuracy, so accuracy in [{paper.best_ensemble_accuracy_ci[0]:.3f}, "
-            f"{paper.best_ensemble_accuracy_ci[1]:.3f}] maps to F1 in [{low:.3f}, {high:.3f}].")
+    return (
+        f"The paper's best-ensemble F1 interval [{paper.best_ensemble_f1_ci[0]:.3f}, "
+        f"{paper.best_ensemble_f1_ci[1]:.3f}] is wider than its accuracy interval permits: F1 = 2·acc/(1+acc) is "
+        f"increasing in accuracy, so accuracy in [{paper.best_ensemble_accuracy_ci[0]:.3f}, "
+        f"{paper.best_ensemble_accuracy_ci[1]:.3f}] maps to F1 in [{low:.3f}, {high:.3f}]."
+    )
 
 
 def _round_mean_f1(data: RunData) -> tuple[int, float, int, float] | None:
@@ -63,37 +65,75 @@ def paper_section(data: RunData, stats: FinalStats, paper: PaperFigures = PAPER)
     rows = []
     rounds = _round_mean_f1(data)
     ours = "—" if rounds is None else f"{fmt(rounds[1])} → {fmt(rounds[3])} (rounds {rounds[0]} → {rounds[2]})"
-    rows.append(("mean F1 of screened rewards, first → last round",
-                 f"{paper.mean_f1_first_round:.3f} → {paper.mean_f1_last_round:.3f} (rounds 1 → 5)", paper.split,
-                 ours, sel))
+    rows.append(
+        (
+            "mean F1 of screened rewards, first → last round",
+            f"{paper.mean_f1_first_round:.3f} → {paper.mean_f1_last_round:.3f} (rounds 1 → 5)",
+            paper.split,
+            ours,
+            sel,
+        )
+    )
     best = data.ranked()[0] if data.ranked() else None
-    rows.append(("best single reward, F1", f"{paper.best_single_f1:.3f}", paper.split,
-                 "—" if best is None else f"{fmt(best.f1)} ({best.name})", sel))
+    rows.append(
+        (
+            "best single reward, F1",
+            f"{paper.best_single_f1:.3f}",
+            paper.split,
+            "—" if best is None else f"{fmt(best.f1)} ({best.name})",
+            sel,
+        )
+    )
     summary, best_recipe = stats.summary, (data.finalize or {}).get("best_recipe")
     metric = summary.metric(best_recipe) if summary is not None and best_recipe in summary.names else None
-    rows.append(("best ensemble, F1 [95% CI]",
-                 f"{paper.best_ensemble_f1:.3f} {fmt_ci(*paper.best_ensemble_f1_ci)}", paper.split,
-                 "—" if metric is None else
-                 f"{fmt(metric.f1.estimate)} {fmt_ci(metric.f1.percentile.low, metric.f1.percentile.high)} "
-                 f"({best_recipe})", "test"))
-    rows.append(("best ensemble, accuracy [95% CI]",
-                 f"{paper.best_ensemble_accuracy:.3f} {fmt_ci(*paper.best_ensemble_accuracy_ci)}", paper.split,
-                 "—" if metric is None else
-                 f"{fmt(metric.accuracy.estimate)} "
-                 f"{fmt_ci(metric.accuracy.percentile.low, metric.accuracy.percentile.high)}", "test"))
-    for label, value, name in (("baseline (base rewards only), F1", paper.baseline_f1, "baseline"),
-                               ("random-reward control, F1", paper.random_control_f1, "random")):
+    rows.append(
+        (
+            "best ensemble, F1 [95% CI]",
+            f"{paper.best_ensemble_f1:.3f} {fmt_ci(*paper.best_ensemble_f1_ci)}",
+            paper.split,
+            "—"
+            if metric is None
+            else f"{fmt(metric.f1.estimate)} {fmt_ci(metric.f1.percentile.low, metric.f1.percentile.high)} "
+            f"({best_recipe})",
+            "test",
+        )
+    )
+    rows.append(
+        (
+            "best ensemble, accuracy [95% CI]",
+            f"{paper.best_ensemble_accuracy:.3f} {fmt_ci(*paper.best_ensemble_accuracy_ci)}",
+            paper.split,
+            "—"
+            if metric is None
+            else f"{fmt(metric.accuracy.estimate)} "
+            f"{fmt_ci(metric.accuracy.percentile.low, metric.accuracy.percentile.high)}",
+            "test",
+        )
+    )
+    for label, value, name in (
+        ("baseline (base rewards only), F1", paper.baseline_f1, "baseline"),
+        ("random-reward control, F1", paper.random_control_f1, "random"),
+    ):
         ours = summary.metric(name).f1.estimate if summary is not None and name in summary.names else None
         rows.append((label, f"{value:.3f}", paper.split, fmt(ours), "test"))
     _, seeds = seed_values(data)
     seed_f1 = seeds.get("test F1 (paper)")
-    rows.append(("best ensemble over seeds, mean F1", f"{paper.three_seed_f1:.3f} (3 seeds)", paper.split,
-                 "—" if seed_f1 is None else f"{fmt(seed_f1.mean)} ({seed_f1.n} seeds)", "test"))
+    rows.append(
+        (
+            "best ensemble over seeds, mean F1",
+            f"{paper.three_seed_f1:.3f} (3 seeds)",
+            paper.split,
+            "—" if seed_f1 is None else f"{fmt(seed_f1.mean)} ({seed_f1.n} seeds)",
+            "test",
+        )
+    )
     section.add(
-        Paragraph("The paper's numbers are on GSM8K test, where it also selected its rewards and ensembles. Here the "
-                  f"search and the choice of the best recipe use the {split_label(sel)}; the finalize numbers "
-                  "are this run's single evaluation on test. This run's data, model and budget may differ from the "
-                  "paper's (see the run summary), so compare shapes, not decimals."),
+        Paragraph(
+            "The paper's numbers are on GSM8K test, where it also selected its rewards and ensembles. Here the "
+            f"search and the choice of the best recipe use the {split_label(sel)}; the finalize numbers "
+            "are this run's single evaluation on test. This run's data, model and budget may differ from the "
+            "paper's (see the run summary), so compare shapes, not decimals."
+        ),
         Table(("quantity", "paper", "paper split", "this run", "this run split"), tuple(rows)),
         Paragraph(ci_consistency_note(paper), note=True),
     )

@@ -66,10 +66,16 @@ def build_sections(data: RunData, out: Path, n_resamples: int, seed: int) -> lis
         search_sections.curves_section(data, out),
     ]
     if data.finalize is None:
-        sections.append(Section("finalize", "Finalize").add(Paragraph(
-            "finalize.json is missing: the finalize phase (ensembles, baseline, random control, seeds, test "
-            "evaluation) has not run for this run directory, or it is disabled. Run `reward-search finalize "
-            f"{data.run_dir}` and rebuild the report.", note=True)))
+        sections.append(
+            Section("finalize", "Finalize").add(
+                Paragraph(
+                    "finalize.json is missing: the finalize phase (ensembles, baseline, random control, seeds, test "
+                    "evaluation) has not run for this run directory, or it is disabled. Run `reward-search finalize "
+                    f"{data.run_dir}` and rebuild the report.",
+                    note=True,
+                )
+            )
+        )
     else:
         sections += [
             final_sections.ensembles_section(data, stats, out),

@@ -54,8 +54,10 @@ def round_section(data: RunData, report_dir: Path) -> Section:
         values = np.asarray(by_round[r])
         rows.append((str(r), str(values.size), fmt(values.mean()), fmt(float(np.median(values))), fmt(values.max())))
     section.add(
-        Paragraph(f"Screened candidates' accuracy on the {split_label(data.selection_split)}, per round; the bar is "
-                  "the round's mean and the star its best."),
+        Paragraph(
+            f"Screened candidates' accuracy on the {split_label(data.selection_split)}, per round; the bar is "
+            "the round's mean and the star its best."
+        ),
         Figure("figures/rounds.png", f"Accuracy per round ({data.selection_split}): mean (bar) and best (star)"),
         Table(("round", "screened", "mean", "median", "best"), tuple(rows)),
     )
@@ -75,12 +77,19 @@ def progress_section(data: RunData, report_dir: Path) -> Section:
     best = np.maximum.accumulate([float(e.accuracy or 0.0) for e in done]) if done else np.array([])
     hours = np.cumsum([_hours(e, use_gpu) for e in done]) if done else np.array([])
     hours_label = "GPU-hours (cumulative)" if use_gpu else "training hours, CPU (cumulative)"
-    figures.search_progress(best.tolist(), hours.tolist(), hours_label, f"accuracy ({data.selection_split})",
-                            report_dir / "figures/progress.png")
+    figures.search_progress(
+        best.tolist(),
+        hours.tolist(),
+        hours_label,
+        f"accuracy ({data.selection_split})",
+        report_dir / "figures/progress.png",
+    )
     section.add(
-        Paragraph(f"Best accuracy on the {split_label(data.selection_split)} so far, in the order screening runs "
-                  f"finished, against candidates screened and against {hours_label}."
-                  + ("" if use_gpu else " No GPU was used, so the compute axis is training wall-clock hours.")),
+        Paragraph(
+            f"Best accuracy on the {split_label(data.selection_split)} so far, in the order screening runs "
+            f"finished, against candidates screened and against {hours_label}."
+            + ("" if use_gpu else " No GPU was used, so the compute axis is training wall-clock hours.")
+        ),
         Figure("figures/progress.png", "Best so far against candidates screened and against compute"),
     )
     return section
@@ -92,18 +101,33 @@ def leaderboard_section(data: RunData, links: dict[str, str]) -> Section:
     rows = []
     for rank, entry in enumerate(ranked[:TOP_LEADERBOARD], 1):
         name: Any = Link(entry.name, links[entry.candidate_id]) if entry.candidate_id in links else entry.name
-        rows.append((str(rank), name, str(entry.round), entry.proposer, fmt(entry.accuracy),
-                     fmt_ci(entry.ci_low, entry.ci_high), fmt(entry.f1), fmt(entry.extraction_rate),
-                     fmt(entry.correct), fmt(entry.n)))
+        rows.append(
+            (
+                str(rank),
+                name,
+                str(entry.round),
+                entry.proposer,
+                fmt(entry.accuracy),
+                fmt_ci(entry.ci_low, entry.ci_high),
+                fmt(entry.f1),
+                fmt(entry.extraction_rate),
+                fmt(entry.correct),
+                fmt(entry.n),
+            )
+        )
     counts: dict[str, int] = defaultdict(int)
     for entry in data.entries:
         counts[entry.status] += 1
     status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no candidates"
     section.add(
-        Paragraph(f"Ranked by accuracy on the {split_label(data.selection_split)}; the interval is the 95% Wilson "
-                  f"interval of that accuracy. Each name links to the reward's source. Candidates: {status}."),
-        Table(("#", "reward", "round", "proposer", "accuracy", "95% CI", "F1 (paper)", "extracted", "correct", "n"),
-              tuple(rows)),
+        Paragraph(
+            f"Ranked by accuracy on the {split_label(data.selection_split)}; the interval is the 95% Wilson "
+            f"interval of that accuracy. Each name links to the reward's source. Candidates: {status}."
+        ),
+        Table(
+            ("#", "reward", "round", "proposer", "accuracy", "95% CI", "F1 (paper)", "extracted", "correct", "n"),
+            tuple(rows),
+        ),
     )
     return section
 
@@ -119,8 +143,13 @@ def curve_panel(data: RunData, entry: LeaderboardEntry) -> figures.CurvePanel | 
             series[label] = curves[column].astype(float).tolist()
     steps = data.config.training.steps if data.config is not None else None
     points = dev_points(entry, data.report_every, steps)
-    return figures.CurvePanel(f"{entry.name} (round {entry.round})", curves["step"].astype(float).tolist(), series,
-                              [p[0] for p in points], [p[1] for p in points])
+    return figures.CurvePanel(
+        f"{entry.name} (round {entry.round})",
+        curves["step"].astype(float).tolist(),
+        series,
+        [p[0] for p in points],
+        [p[1] for p in points],
+    )
 
 
 def curves_section(data: RunData, report_dir: Path) -> Section:
@@ -128,8 +157,10 @@ def curves_section(data: RunData, report_dir: Path) -> Section:
     panels = [p for p in (curve_panel(data, e) for e in data.ranked()[:TOP_CURVES]) if p is not None]
     figures.training_curves(panels, report_dir / "figures/curves.png")
     section.add(
-        Paragraph("Per-step mean of each top reward and of the total reward during its screening run (left axis), "
-                  f"with the intermediate accuracy on a {data.selection_split} subset (right axis, dashed)."),
+        Paragraph(
+            "Per-step mean of each top reward and of the total reward during its screening run (left axis), "
+            f"with the intermediate accuracy on a {data.selection_split} subset (right axis, dashed)."
+        ),
         Figure("figures/curves.png", "Training curves of the top rewards"),
     )
     if not panels:
@@ -162,24 +193,67 @@ def cost_section(data: RunData) -> Section:
     for r in sorted(by_round):
         group = by_round[r]
         row = llm.get(r)
-        rows.append((f"round {r}", str(len(group)), str(sum(e.status == "rejected" for e in group)),
-                     str(sum(e.status == "done" for e in group)), fmt(sum(e.gpu_hours or 0.0 for e in group), 4),
-                     fmt(sum(e.train_seconds or 0.0 for e in group) / 3600, 4), tokens(row, "prompt_tokens"),
-                     tokens(row, "completion_tokens"), fmt(row["cost_usd"], 4) if row is not None else "—"))
+        rows.append(
+            (
+                f"round {r}",
+                str(len(group)),
+                str(sum(e.status == "rejected" for e in group)),
+                str(sum(e.status == "done" for e in group)),
+                fmt(sum(e.gpu_hours or 0.0 for e in group), 4),
+                fmt(sum(e.train_seconds or 0.0 for e in group) / 3600, 4),
+                tokens(row, "prompt_tokens"),
+                tokens(row, "completion_tokens"),
+                fmt(row["cost_usd"], 4) if row is not None else "—",
+            )
+        )
     trained = {j.result.get("trial_key") or j.name: j for j in data.jobs}  # a seed re-run may reuse a recipe's trial
     final_seconds = sum(float(j.result.get("train_seconds") or 0.0) for j in trained.values())
     if data.finalize is not None:
-        rows.append(("finalize", str(len(data.jobs)), "—", str(sum(j.done for j in data.jobs)),
-                     fmt(final_seconds * gpus / 3600, 4), fmt(final_seconds / 3600, 4), "—", "—", "—"))
-    rows.append(("total", str(len(data.entries)), "", "", fmt(sum(e.gpu_hours or 0.0 for e in data.entries)
-                 + final_seconds * gpus / 3600, 4),
-                 fmt((sum(e.train_seconds or 0.0 for e in data.entries) + final_seconds) / 3600, 4),
-                 fmt(usage.get("prompt_tokens")), fmt(usage.get("completion_tokens")), fmt(usage.get("cost_usd"), 4)))
+        rows.append(
+            (
+                "finalize",
+                str(len(data.jobs)),
+                "—",
+                str(sum(j.done for j in data.jobs)),
+                fmt(final_seconds * gpus / 3600, 4),
+                fmt(final_seconds / 3600, 4),
+                "—",
+                "—",
+                "—",
+            )
+        )
+    rows.append(
+        (
+            "total",
+            str(len(data.entries)),
+            "",
+            "",
+            fmt(sum(e.gpu_hours or 0.0 for e in data.entries) + final_seconds * gpus / 3600, 4),
+            fmt((sum(e.train_seconds or 0.0 for e in data.entries) + final_seconds) / 3600, 4),
+            fmt(usage.get("prompt_tokens")),
+            fmt(usage.get("completion_tokens")),
+            fmt(usage.get("cost_usd"), 4),
+        )
+    )
     section.add(
-        Paragraph("Compute per round (training only; GPU-hours are training seconds × GPUs per trial) and proposer "
-                  "usage. Per-round proposer tokens and dollars come from the LLM proposer's call records; other "
-                  "proposers record totals only."),
-        Table(("phase", "candidates / jobs", "rejected", "screened", "GPU-hours", "train hours", "prompt tokens",
-               "completion tokens", "USD"), tuple(rows)),
+        Paragraph(
+            "Compute per round (training only; GPU-hours are training seconds × GPUs per trial) and proposer "
+            "usage. Per-round proposer tokens and dollars come from the LLM proposer's call records; other "
+            "proposers record totals only."
+        ),
+        Table(
+            (
+                "phase",
+                "candidates / jobs",
+                "rejected",
+                "screened",
+                "GPU-hours",
+                "train hours",
+                "prompt tokens",
+                "completion tokens",
+                "USD",
+            ),
+            tuple(rows),
+        ),
     )
     return section

@@ -56,6 +56,14 @@ class SearchMetrics:
         self._running = 0
         self._best: float | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles without its lock and metric handles (Tune pickles its callbacks with the experiment state)."""
+        return {"run_name": self.run_name, "_running": self._running, "_best": self._best}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["run_name"])  # type: ignore[misc]
+        self._running, self._best = state["_running"], state["_best"]
+
     # ----------------------------------------------------------------------------------------- plumbing
 
     def _get(self) -> dict[str, Any] | None:

@@ -92,16 +92,25 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
     io.write_text(existing, dump_config(config))
     io.write_json(
         run_dir / MANIFEST_FILE,
-        {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": _versions(),
-         "seed": config.run.seed, "data": to_plain(splits.manifest)},
+        {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": _versions(),
+            "seed": config.run.seed,
+            "data": to_plain(splits.manifest),
+        },
     )
 
 
 class SearchRun:
     """One driver session over a run directory."""
 
-    def __init__(self, config: ExperimentConfig, run_dir: Path, leaderboard: Any, proposer: Any) -> None:
+    def __init__(
+        self, config: ExperimentConfig, run_dir: Path, leaderboard: Any, proposer: Any, metrics: Any = None
+    ) -> None:
+        from reward_search.ops.metrics import SearchMetrics
+
         self.config, self.run_dir, self.leaderboard, self.proposer = config, run_dir, leaderboard, proposer
+        self.metrics = metrics or SearchMetrics(config.run.name)
         self.state = DriverState.load(run_dir)
         if self.state.proposer_state:
             proposer.load_state(self.state.proposer_state)
@@ -123,6 +132,7 @@ class SearchRun:
         from reward_search.search.feedback import build_feedback
         from reward_search.task.base_rewards import BASE_REWARDS
 
+        self.metrics.round(round)
         entries = self.entries()
         have = [e for e in entries if e.round == round and e.status != "rejected"]
         need = wanted - len(have)
@@ -133,7 +143,9 @@ class SearchRun:
         with CandidateRunner(self.config.candidates.sandbox, self.config.candidates.policy) as runner:
             while need > 0 and attempts < self.config.search.max_proposal_attempts:
                 attempts += 1
-                for candidate in self.proposer.propose(feedback, need, round):
+                batch = self.proposer.propose(feedback, need, round)
+                self.metrics.proposed(len(batch))
+                for candidate in batch:
                     shape = normalise_source(candidate.source)
                     if shape in seen:
                         self.state.duplicates_skipped += 1
@@ -142,8 +154,10 @@ class SearchRun:
                     if candidate.name in BASE_REWARDS:
                         verdict_candidate = candidate.with_verdict("rejected", ("name clashes with a base reward",))
                         status, reasons = "rejected", ["name clashes with a base reward"]
+                        self.metrics.validated(False, "name")
                     else:
                         verdict = validate_candidate(candidate, runner, self.config.candidates)
+                        self.metrics.validated(verdict.accepted, verdict.stage)
                         verdict_candidate = verdict.candidate or candidate
                         status = "accepted" if verdict.accepted else "rejected"
                         reasons = [f"{verdict.stage}: {r}" for r in verdict.reasons]
@@ -159,6 +173,8 @@ class SearchRun:
         self.state.proposer_state = self.proposer.state()
         self.state.proposer_usage = self.proposer.usage().to_dict()
         self.state.save(self.run_dir)
+        usage = self.proposer.usage()
+        self.metrics.llm_usage(usage.prompt_tokens + usage.completion_tokens, usage.cost_usd)
         return accepted
 
     def budget_reason(self) -> str | None:
@@ -167,6 +183,7 @@ class SearchRun:
 
         search = self.config.search
         summary = ray.get(self.leaderboard.summary.remote())
+        self.metrics.gpu_hours(summary["gpu_hours"])
         if search.max_candidates is not None and summary["candidates"] >= search.max_candidates:
             return f"candidate budget reached ({summary['candidates']} >= {search.max_candidates})"
         if search.budget_gpu_hours is not None and summary["gpu_hours"] >= search.budget_gpu_hours:
@@ -184,13 +201,16 @@ class SearchRun:
         from reward_search.training.trainable import trial_params
 
         candidate = RewardCandidate(
-            name=entry.name, source=entry.source, description=entry.description,
+            name=entry.name,
+            source=entry.source,
+            description=entry.description,
             origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)),
             status="accepted",
         )
         spec = RewardSpec((candidate,), base_rewards=self.config.training.base_rewards)
-        return trial_params(self.config, spec, None, round=entry.round, candidate=entry.name,
-                            candidate_id=entry.candidate_id)
+        return trial_params(
+            self.config, spec, None, round=entry.round, candidate=entry.name, candidate_id=entry.candidate_id
+        )
 
     def resume_point(self) -> tuple[int, set[int], list[tuple[int, str]]]:
         """(last round started, rounds fully proposed, candidates to screen) from the run directory."""
@@ -257,22 +277,31 @@ def run_search(
     dashboard = getattr(context, "dashboard_url", None) or None
     if verbose:
         where = f"Ray at {address}" if address else "a local Ray"
-        print(f"run directory: {folder}\nusing {where}" + (f"; dashboard: http://{dashboard}" if dashboard else ""),
-              file=sys.stderr)
+        print(
+            f"run directory: {folder}\nusing {where}" + (f"; dashboard: http://{dashboard}" if dashboard else ""),
+            file=sys.stderr,
+        )
     leaderboard = leaderboard_actor(folder, config.run.name)
     if proposer is None:
         from reward_search.task.gsm8k import load_splits
 
         proposer = make_proposer(
-            config.proposer, train=load_splits(config.data).train,
+            config.proposer,
+            train=load_splits(config.data).train,
             allowed_imports=config.candidates.policy.allowed_imports,
         )
     run = SearchRun(config, folder, leaderboard, proposer)
     run.state.sessions += 1
     run.state.save(folder)
     searcher = RewardSearcher(
-        leaderboard, run.fill_round, run.make_params, config.search.rounds, config.search.candidates_per_round,
-        mode=config.search.mode, gpus_per_trial=config.search.gpus_per_trial, budget_ok=run.budget_reason,
+        leaderboard,
+        run.fill_round,
+        run.make_params,
+        config.search.rounds,
+        config.search.candidates_per_round,
+        mode=config.search.mode,
+        gpus_per_trial=config.search.gpus_per_trial,
+        budget_ok=run.budget_reason,
     )
     last_round, proposed, queue = run.resume_point()
     searcher.prime(last_round, proposed, queue)
@@ -280,7 +309,10 @@ def run_search(
     scheduler = None
     if config.search.asha:
         scheduler = tune.schedulers.ASHAScheduler(
-            metric="dev_accuracy", mode="max", time_attr="step", max_t=config.training.steps,
+            metric="dev_accuracy",
+            mode="max",
+            time_attr="step",
+            max_t=config.training.steps,
             grace_period=config.search.asha_grace_period,
         )
     tuner = tune.Tuner(
@@ -298,10 +330,11 @@ def run_search(
             name=f"session-{run.state.sessions}",
             failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
             verbose=0,
-            callbacks=[SearchProgress(leaderboard, verbose=verbose)],
+            callbacks=[SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics)],
         ),
     )
     tuner.fit()
+    run.metrics.gpu_hours(ray.get(leaderboard.summary.remote())["gpu_hours"])
     entries = run.entries()
     run.state.proposer_usage = proposer.usage().to_dict()
     run.state.save(folder)
@@ -313,8 +346,9 @@ def run_search(
         from reward_search.search.finalize import finalize_run
 
         if verbose:
-            print("finalize: ensembles, baseline, random control and seeds (dev ranking, then test once)",
-                  file=sys.stderr)
+            print(
+                "finalize: ensembles, baseline, random control and seeds (dev ranking, then test once)", file=sys.stderr
+            )
         finalize_run(config, folder, entries, trainable=finalize_trainable, verbose=verbose)
     if verbose:
         print_leaderboard(entries, stream=sys.stdout)
@@ -334,6 +368,11 @@ def finalize_only(config: ExperimentConfig, run_dir: str | Path, address: str | 
     entries = load_entries(folder)
     if not any(e.status == "done" for e in entries):
         raise UserError(f"{folder}: no screened candidates yet; run or resume the search first")
-    ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, namespace=namespace_for(config.run.name),
-             include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    ray.init(
+        address=address or os.environ.get("RAY_ADDRESS") or None,
+        namespace=namespace_for(config.run.name),
+        include_dashboard=False,
+        log_to_driver=False,
+        ignore_reinit_error=True,
+    )
     return finalize_run(config, folder, entries)

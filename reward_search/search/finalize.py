@@ -46,8 +46,11 @@ class FinalJob:
 
 def _candidate(entry: LeaderboardEntry) -> RewardCandidate:
     return RewardCandidate(
-        name=entry.name, source=entry.source, description=entry.description,
-        origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)), status="accepted",
+        name=entry.name,
+        source=entry.source,
+        description=entry.description,
+        origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)),
+        status="accepted",
     )
 
 
@@ -85,8 +88,9 @@ def recipe_members(recipe: RecipeConfig, ranked: Sequence[LeaderboardEntry]) -> 
     raise ValueError(f"unknown recipe kind {recipe.kind!r}")
 
 
-def plan_jobs(config: ExperimentConfig, ranked: Sequence[LeaderboardEntry],
-              validated: Sequence[LeaderboardEntry]) -> list[FinalJob]:
+def plan_jobs(
+    config: ExperimentConfig, ranked: Sequence[LeaderboardEntry], validated: Sequence[LeaderboardEntry]
+) -> list[FinalJob]:
     """The recipes, the baseline and the random control (the seed jobs follow once recipes are ranked)."""
     final = config.finalize
     final_steps = final.steps or config.training.steps
@@ -96,28 +100,58 @@ def plan_jobs(config: ExperimentConfig, ranked: Sequence[LeaderboardEntry],
         if not members:
             continue
         steps = config.training.steps if recipe.full_budget else final_steps
-        spec = RewardSpec(tuple(_candidate(e) for e in members), base_rewards=config.training.base_rewards,
-                          label=recipe.name)
-        jobs.append(FinalJob(recipe.name, recipe.kind, [e.name for e in members], [e.candidate_id for e in members],
-                             steps, config.run.seed, spec))
+        spec = RewardSpec(
+            tuple(_candidate(e) for e in members), base_rewards=config.training.base_rewards, label=recipe.name
+        )
+        jobs.append(
+            FinalJob(
+                recipe.name,
+                recipe.kind,
+                [e.name for e in members],
+                [e.candidate_id for e in members],
+                steps,
+                config.run.seed,
+                spec,
+            )
+        )
     if final.baseline:
-        jobs.append(FinalJob("baseline", "baseline", [], [], final_steps, config.run.seed,
-                             RewardSpec((), base_rewards=True, label="baseline")))
+        jobs.append(
+            FinalJob(
+                "baseline",
+                "baseline",
+                [],
+                [],
+                final_steps,
+                config.run.seed,
+                RewardSpec((), base_rewards=True, label="baseline"),
+            )
+        )
     if final.random_control and validated:
         pool = _unique_members(sorted(validated, key=lambda e: e.candidate_id))
         drawn = random.Random(final.random_seed).sample(pool, min(final.random_k, len(pool)))
-        spec = RewardSpec(tuple(_candidate(e) for e in drawn), base_rewards=config.training.base_rewards,
-                          label="random")
-        jobs.append(FinalJob("random", "random", [e.name for e in drawn], [e.candidate_id for e in drawn],
-                             final_steps, config.run.seed, spec))
+        spec = RewardSpec(
+            tuple(_candidate(e) for e in drawn), base_rewards=config.training.base_rewards, label="random"
+        )
+        jobs.append(
+            FinalJob(
+                "random",
+                "random",
+                [e.name for e in drawn],
+                [e.candidate_id for e in drawn],
+                final_steps,
+                config.run.seed,
+                spec,
+            )
+        )
     return jobs
 
 
 def seed_jobs(config: ExperimentConfig, best: FinalJob) -> list[FinalJob]:
     """Re-trainings of the best recipe with seeds run.seed, run.seed+1, ... (the first is the recipe itself)."""
     return [
-        dataclasses.replace(best, name=f"{best.name}@seed{config.run.seed + i}", kind="seed",
-                            seed=config.run.seed + i, result={})
+        dataclasses.replace(
+            best, name=f"{best.name}@seed{config.run.seed + i}", kind="seed", seed=config.run.seed + i, result={}
+        )
         for i in range(config.finalize.seeds)
     ]
 
@@ -162,11 +196,16 @@ def run_jobs(
     tuner = tune.Tuner(
         tune.with_resources(runner, resources),
         param_space={"job": tune.grid_search(params)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=config.search.max_concurrent_trials,
-                                    trial_name_creator=name, trial_dirname_creator=name),
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=config.search.max_concurrent_trials,
+            trial_name_creator=name,
+            trial_dirname_creator=name,
+        ),
         run_config=tune.RunConfig(
-            storage_path=str(run_dir / "tune"), name=f"finalize-{phase}-{int(time.time())}",
-            failure_config=tune.FailureConfig(max_failures=config.search.max_failures), verbose=0,
+            storage_path=str(run_dir / "tune"),
+            name=f"finalize-{phase}-{int(time.time())}",
+            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
+            verbose=0,
         ),
     )
     grid = tuner.fit()
@@ -181,13 +220,27 @@ def run_jobs(
         if verbose:
             accuracy = job.result.get("selection_accuracy")
             test = job.result.get("test_accuracy")
-            print(f"finalize {phase}: {job.name} {job.result.get('status')} dev {_fmt(accuracy)} test {_fmt(test)}",
-                  file=sys.stderr)
+            print(
+                f"finalize {phase}: {job.name} {job.result.get('status')} dev {_fmt(accuracy)} test {_fmt(test)}",
+                file=sys.stderr,
+            )
 
 
 _RESULT_KEYS = (
-    "status", "error", "trial_key", "trial_dir", "selection_split", "selection_accuracy", "selection_f1",
-    "selection_correct", "selection_n", "test_accuracy", "test_f1", "test_correct", "test_n", "train_seconds",
+    "status",
+    "error",
+    "trial_key",
+    "trial_dir",
+    "selection_split",
+    "selection_accuracy",
+    "selection_f1",
+    "selection_correct",
+    "selection_n",
+    "test_accuracy",
+    "test_f1",
+    "test_correct",
+    "test_n",
+    "train_seconds",
     "cached",
 )
 
@@ -198,8 +251,13 @@ def _fmt(value: Any) -> str:
 
 def best_job(jobs: Sequence[FinalJob]) -> FinalJob | None:
     """The recipe with the best dev accuracy (the baseline and the control never count)."""
-    candidates = [j for j in jobs if j.kind not in ("baseline", "random", "seed")
-                  and j.result.get("status") == "done" and j.result.get("selection_accuracy") is not None]
+    candidates = [
+        j
+        for j in jobs
+        if j.kind not in ("baseline", "random", "seed")
+        and j.result.get("status") == "done"
+        and j.result.get("selection_accuracy") is not None
+    ]
     return max(candidates, key=lambda j: (j.result["selection_accuracy"], -len(j.members)), default=None)
 
 
@@ -211,8 +269,10 @@ def finalize_run(
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Plan and run every finalize job, then write `finalize.json`; Ray must already be initialised."""
-    ranked = sorted((e for e in entries if e.status == "done" and e.accuracy is not None),
-                    key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name))
+    ranked = sorted(
+        (e for e in entries if e.status == "done" and e.accuracy is not None),
+        key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name),
+    )
     validated = [e for e in entries if e.status not in ("rejected", "proposed")]
     jobs = plan_jobs(config, ranked, validated)
     run_jobs(config, run_dir, jobs, "recipes", trainable, verbose)

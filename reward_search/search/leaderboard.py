@@ -168,9 +168,9 @@ def leaderboard_actor(run_dir: str | Path, run_name: str) -> Any:
     import ray
 
     remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(LeaderboardCore)
-    return remote.options(
-        name=ACTOR_NAME, namespace=namespace_for(run_name), get_if_exists=True, lifetime=None
-    ).remote(str(Path(run_dir).resolve()))
+    return remote.options(name=ACTOR_NAME, namespace=namespace_for(run_name), get_if_exists=True, lifetime=None).remote(
+        str(Path(run_dir).resolve())
+    )
 
 
 def entries_from(actor: Any) -> list[LeaderboardEntry]:

@@ -15,8 +15,8 @@ from reward_search.search.records import LeaderboardEntry
 class SearchProgress(Callback):
     """Prints trial starts and results as they happen (Tune's own table is switched off)."""
 
-    def __init__(self, leaderboard: Any, verbose: bool = True) -> None:
-        self.leaderboard, self.verbose = leaderboard, verbose
+    def __init__(self, leaderboard: Any, verbose: bool = True, metrics: Any = None) -> None:
+        self.leaderboard, self.verbose, self.metrics = leaderboard, verbose, metrics
         self.started = time.time()
         self.finished = 0
 
@@ -26,25 +26,39 @@ class SearchProgress(Callback):
             print(f"[{seconds // 60:3d}m{seconds % 60:02d}s] {text}", file=sys.stderr, flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.metrics:
+            self.metrics.trial_started()
         self._say(f"round {trial.config.get('round')}: screening {trial.config.get('candidate')}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if not result.get("final") and result.get("dev_accuracy") is not None:
-            self._say(f"  {trial.config.get('candidate')}: step {result.get('step')}, "
-                      f"dev accuracy {result['dev_accuracy']:.3f} on the report subset")
+            self._say(
+                f"  {trial.config.get('candidate')}: step {result.get('step')}, "
+                f"dev accuracy {result['dev_accuracy']:.3f} on the report subset"
+            )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finished += 1
         result = trial.last_result or {}
+        if self.metrics:
+            self.metrics.trial_finished(str(result.get("status", "failed")))
+            if result.get("status") == "done" and isinstance(result.get("selection_accuracy"), float):
+                self.metrics.best(result["selection_accuracy"])
         accuracy = result.get("selection_accuracy")
         score = f"selection accuracy {accuracy:.3f}" if isinstance(accuracy, float) else ""
         cached = " (cached)" if result.get("cached") else ""
-        self._say(f"round {trial.config.get('round')}: {trial.config.get('candidate')} "
-                  f"{result.get('status', '?')}{cached} {score}".rstrip())
+        self._say(
+            f"round {trial.config.get('round')}: {trial.config.get('candidate')} "
+            f"{result.get('status', '?')}{cached} {score}".rstrip()
+        )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._say(f"round {trial.config.get('round')}: {trial.config.get('candidate')} errored "
-                  f"(infrastructure; Tune retries it while search.max_failures allows)")
+        if self.metrics:
+            self.metrics.trial_finished("error")
+        self._say(
+            f"round {trial.config.get('round')}: {trial.config.get('candidate')} errored "
+            f"(infrastructure; Tune retries it while search.max_failures allows)"
+        )
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -60,8 +74,9 @@ def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20) -> s
     lines = [f"{'#':>3} {'name':<34} {'round':>5} {'accuracy':>9} {'95% CI':>15} {'F1':>6} {'status':<9}"]
     for rank, e in enumerate(done[:limit], start=1):
         ci = f"[{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]"
-        lines.append(f"{rank:>3} {e.name[:34]:<34} {e.round:>5} {_fmt(e.accuracy):>9} {ci:>15} {_fmt(e.f1):>6} "
-                     f"{e.status:<9}")
+        lines.append(
+            f"{rank:>3} {e.name[:34]:<34} {e.round:>5} {_fmt(e.accuracy):>9} {ci:>15} {_fmt(e.f1):>6} {e.status:<9}"
+        )
     others = [e for e in entries if e not in done]
     for e in sorted(others, key=lambda e: (e.round, e.status, e.name)):
         reason = (e.reasons[-1] if e.reasons else "")[:60]

@@ -214,8 +214,11 @@ def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_tria
         reason = (result or {}).get("error") or "the trial errored (infrastructure) after Tune's retries"
         return {"status": "failed", "reasons": [str(reason)]}
     status = str(result.get("status", "failed"))
-    fields: dict[str, Any] = {"status": status, "trial_key": result.get("trial_key"),
-                              "trial_dir": result.get("trial_dir")}
+    fields: dict[str, Any] = {
+        "status": status,
+        "trial_key": result.get("trial_key"),
+        "trial_dir": result.get("trial_dir"),
+    }
     if result.get("error"):
         fields["reasons"] = [str(result["error"])]
     train_seconds = float(result.get("train_seconds") or 0.0)
