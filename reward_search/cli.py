@@ -274,8 +274,11 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     if not (folder / CONFIG_FILE).is_file():
         raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
     _quiet_libraries()
+    from reward_search.search.finalize import finalize_table
+
     outcome = finalize_only(load_config(folder / CONFIG_FILE), folder, address=args.address)
-    print(f"finalize: best recipe {outcome['best_recipe']}; wrote {folder / 'finalize.json'}")
+    print(finalize_table(outcome))
+    print(f"wrote {folder / 'finalize.json'}; report: reward-search report {folder}")
     return 0
 
 

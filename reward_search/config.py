@@ -143,6 +143,8 @@ class TrainingConfig:
     selection_split: Literal["dev", "test"] = "dev"
     selection_size: int | None = field(default=None, metadata=_positive())
     eval_test: bool = False
+    # Test items evaluated when eval_test is on (finalize); None: the whole test split.
+    test_size: int | None = field(default=None, metadata=_positive())
     eval_max_new_tokens: int = field(default=256, metadata=_positive())
     eval_batch_size: int = field(default=32, metadata=_positive())
 

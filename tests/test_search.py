@@ -331,3 +331,34 @@ def test_llm_proposer_path_with_canned_replies(tmp_path, no_ray):
     usage = state["proposer_usage"]
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0 and usage["cost_usd"] > 0
     assert usage["retries"] >= 1 and usage["calls"] >= 3
+
+
+def test_searcher_state_round_trips_and_requeues_trials_in_flight(tmp_path):
+    """`save`/`restore` (used by Tune's experiment checkpoints) keep the round and hand unfinished trials out again."""
+    from ray import cloudpickle
+
+    from reward_search.search.searcher import RewardSearcher
+
+    searcher = RewardSearcher(None, lambda r, n: [], lambda e: {}, rounds=3, per_round=2, mode="async")
+    searcher.prime(2, {1, 2}, [(2, "c3"), (2, "c4")])
+    searcher.pending = {"trial-a": (2, "c2")}
+    searcher.save(str(tmp_path / "searcher.json"))
+    clone = cloudpickle.loads(cloudpickle.dumps(searcher))  # Tune pickles the search algorithm with its experiment state
+    clone.restore(str(tmp_path / "searcher.json"))
+    assert clone.round == 2 and clone.proposed_rounds == {1, 2}
+    assert clone.queue == [(2, "c2"), (2, "c3"), (2, "c4")] and clone.pending == {}
+    assert clone.search_mode == "async" and not clone.proposing
+
+
+def test_candidate_budget_stops_the_search(tmp_path, no_ray):
+    from ray import cloudpickle
+
+    from reward_search.search.driver import run_search
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, num_gpus=4, include_dashboard=False, log_to_driver=False)
+    config = search_config(tmp_path, "search.rounds=3", "search.candidates_per_round=2", "search.max_candidates=2",
+                           "search.gpus_per_trial=1", "finalize.enabled=false")
+    outcome = run_search(config, trainable=cheap_trainable, verbose=False)
+    assert outcome.stop_reason and "candidate budget" in outcome.stop_reason
+    assert {e.round for e in outcome.entries} == {1}

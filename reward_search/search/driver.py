@@ -341,19 +341,24 @@ def run_search(
     searched_all = searcher.stop_reason is not None or set(run.state.proposed_rounds) >= set(
         range(1, config.search.rounds + 1)
     )
-    cheap_only = trainable is not None and finalize_trainable is None
-    if finalize and config.finalize.enabled and searched_all and not searcher.errors and not cheap_only:
-        from reward_search.search.finalize import finalize_run
-
-        if verbose:
-            print(
-                "finalize: ensembles, baseline, random control and seeds (dev ranking, then test once)", file=sys.stderr
-            )
-        finalize_run(config, folder, entries, trainable=finalize_trainable, verbose=verbose)
     if verbose:
         print_leaderboard(entries, stream=sys.stdout)
         if searcher.stop_reason:
             print(f"stopped: {searcher.stop_reason}", file=sys.stderr)
+    cheap_only = trainable is not None and finalize_trainable is None
+    if finalize and config.finalize.enabled and searched_all and not searcher.errors and not cheap_only:
+        from reward_search.search.finalize import finalize_run, finalize_table
+
+        if verbose:
+            print(
+                "finalize: ensembles, baseline, random control and seeds (ranked on dev, then test once)",
+                file=sys.stderr,
+            )
+        final = finalize_run(config, folder, entries, trainable=finalize_trainable, verbose=verbose)
+        if verbose:
+            print(finalize_table(final), file=sys.stdout)
+    if verbose:
+        print(f"report: reward-search report {folder}", file=sys.stdout)
     return SearchOutcome(folder, entries, searcher.stop_reason, dashboard, time.time() - started)
 
 

@@ -179,6 +179,7 @@ def run_jobs(
     """Run jobs as Tune trials (cached by trial key) and attach each final report to its job."""
     from ray import tune
 
+    from reward_search.search.progress import SearchProgress
     from reward_search.training.trainable import trial_params
 
     if not jobs:
@@ -206,6 +207,7 @@ def run_jobs(
             name=f"finalize-{phase}-{int(time.time())}",
             failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
             verbose=0,
+            callbacks=[SearchProgress(None, verbose=verbose)],
         ),
     )
     grid = tuner.fit()
@@ -287,3 +289,16 @@ def finalize_run(
     }
     io.write_json(run_dir / FINALIZE_FILE, outcome)
     return outcome
+
+
+def finalize_table(outcome: dict[str, Any]) -> str:
+    """The finalize jobs as a table: dev accuracy (used to pick the best recipe) and the one test evaluation."""
+    lines = [f"{'job':<28} {'kind':<12} {'rewards':>7} {'dev acc':>8} {'test acc':>9} {'test F1':>8} {'status':<8}"]
+    for job in outcome["jobs"]:
+        r = job["result"]
+        lines.append(
+            f"{job['name'][:28]:<28} {job['kind']:<12} {len(job['members']):>7} {_fmt(r.get('selection_accuracy')):>8} "
+            f"{_fmt(r.get('test_accuracy')):>9} {_fmt(r.get('test_f1')):>8} {r.get('status', '?'):<8}"
+        )
+    lines.append(f"best recipe on dev: {outcome.get('best_recipe')}")
+    return "\n".join(lines)

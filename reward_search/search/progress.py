@@ -12,6 +12,15 @@ from ray.tune import Callback
 from reward_search.search.records import LeaderboardEntry
 
 
+def _label(trial: Any) -> str:
+    """`round r: candidate` for search trials, `finalize: job` for finalize trials."""
+    config = trial.config or {}
+    job = config.get("job")
+    if isinstance(job, dict):
+        return f"finalize: {job.get('job_name', 'job')}"
+    return f"round {config.get('round')}: {config.get('candidate')}"
+
+
 class SearchProgress(Callback):
     """Prints trial starts and results as they happen (Tune's own table is switched off)."""
 
@@ -28,12 +37,12 @@ class SearchProgress(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.metrics:
             self.metrics.trial_started()
-        self._say(f"round {trial.config.get('round')}: screening {trial.config.get('candidate')}")
+        self._say(f"{_label(trial)} started")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if not result.get("final") and result.get("dev_accuracy") is not None:
             self._say(
-                f"  {trial.config.get('candidate')}: step {result.get('step')}, "
+                f"  {_label(trial)}: step {result.get('step')}, "
                 f"dev accuracy {result['dev_accuracy']:.3f} on the report subset"
             )
 
@@ -47,18 +56,15 @@ class SearchProgress(Callback):
         accuracy = result.get("selection_accuracy")
         score = f"selection accuracy {accuracy:.3f}" if isinstance(accuracy, float) else ""
         cached = " (cached)" if result.get("cached") else ""
-        self._say(
-            f"round {trial.config.get('round')}: {trial.config.get('candidate')} "
-            f"{result.get('status', '?')}{cached} {score}".rstrip()
-        )
+        test = result.get("test_accuracy")
+        if isinstance(test, float):
+            score += f", test accuracy {test:.3f}"
+        self._say(f"{_label(trial)} {result.get('status', '?')}{cached} {score}".rstrip())
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.metrics:
             self.metrics.trial_finished("error")
-        self._say(
-            f"round {trial.config.get('round')}: {trial.config.get('candidate')} errored "
-            f"(infrastructure; Tune retries it while search.max_failures allows)"
-        )
+        self._say(f"{_label(trial)} errored (infrastructure; Tune retries it while search.max_failures allows)")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

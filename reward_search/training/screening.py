@@ -412,7 +412,8 @@ def _final_evaluation(
     result.metrics = selection.summary()
     tokens = selection.tokens_generated
     if config.training.eval_test and config.training.selection_split != "test":
-        test = evaluate(policy, task, splits.test, eval_config, show_progress=False)
+        test_problems = splits.test[: config.training.test_size] if config.training.test_size else splits.test
+        test = evaluate(policy, task, test_problems, eval_config, show_progress=False)
         io.write_parquet(out / "test.parquet", test.records)
         result.test_metrics = test.summary()
         tokens += test.tokens_generated
