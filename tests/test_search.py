@@ -343,7 +343,7 @@ def test_searcher_state_round_trips_and_requeues_trials_in_flight(tmp_path):
     searcher.prime(2, {1, 2}, [(2, "c3"), (2, "c4")])
     searcher.pending = {"trial-a": (2, "c2")}
     searcher.save(str(tmp_path / "searcher.json"))
-    clone = cloudpickle.loads(cloudpickle.dumps(searcher))  # Tune pickles the search algorithm with its experiment state
+    clone = cloudpickle.loads(cloudpickle.dumps(searcher))  # Tune pickles the searcher with its experiment state
     clone.restore(str(tmp_path / "searcher.json"))
     assert clone.round == 2 and clone.proposed_rounds == {1, 2}
     assert clone.queue == [(2, "c2"), (2, "c3"), (2, "c4")] and clone.pending == {}

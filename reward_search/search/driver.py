@@ -221,6 +221,18 @@ class SearchRun:
         return max(started, max(proposed, default=0)), proposed, sorted(queue)
 
 
+def trial_slots(resources: dict[str, float]) -> int:
+    """How many trials of this size the cluster can run at once now."""
+    import ray
+
+    available = ray.cluster_resources()
+    slots = []
+    for key, need in (("CPU", resources.get("cpu", 0.0)), ("GPU", resources.get("gpu", 0.0))):
+        if need:
+            slots.append(int(available.get(key, 0.0) // need))
+    return max(1, min(slots)) if slots else 1
+
+
 def _trial_name(trial: Any) -> str:
     config = trial.config
     return f"r{config.get('round', 0)}-{config.get('candidate', 'trial')}-{trial.trial_id[-5:]}"
@@ -306,6 +318,11 @@ def run_search(
     last_round, proposed, queue = run.resume_point()
     searcher.prime(last_round, proposed, queue)
     resources = {"cpu": config.search.cpus_per_trial, "gpu": config.search.gpus_per_trial}
+    pending_before = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")
+    if config.search.max_concurrent_trials is None and pending_before is None:
+        # Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; allow as
+        # many as the cluster has slots (and a few more, so an autoscaler sees the demand).
+        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(4, trial_slots(resources)))
     scheduler = None
     if config.search.asha:
         scheduler = tune.schedulers.ASHAScheduler(
@@ -333,7 +350,11 @@ def run_search(
             callbacks=[SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics)],
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    finally:
+        if pending_before is None:
+            os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)
     run.metrics.gpu_hours(ray.get(leaderboard.summary.remote())["gpu_hours"])
     entries = run.entries()
     run.state.proposer_usage = proposer.usage().to_dict()
