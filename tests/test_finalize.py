@@ -19,8 +19,14 @@ SMOKE = REPO / "experiments" / "smoke.yaml"
 def entry(i: int, round: int, accuracy: float, gap: float = 0.0, name: str | None = None) -> LeaderboardEntry:
     source = f"def r{i}(prompts, completions, **kw):\n    return [{i}.0 for _ in completions]\n"
     return LeaderboardEntry(
-        candidate_id=f"{i:016x}", name=name or f"r{i}", round=round, proposer="evolutionary", status="done",
-        source=source, accuracy=accuracy, f1=2 * accuracy / (1 + accuracy),
+        candidate_id=f"{i:016x}",
+        name=name or f"r{i}",
+        round=round,
+        proposer="evolutionary",
+        status="done",
+        source=source,
+        accuracy=accuracy,
+        f1=2 * accuracy / (1 + accuracy),
         probe={"score_min": 0.0, "score_max": 1.0, "mean_correct": 0.5 + gap / 2, "mean_wrong": 0.5 - gap / 2},
     )
 
@@ -30,8 +36,16 @@ def ranked(entries):
 
 
 def test_recipes_choose_the_right_members():
-    board = ranked([entry(1, 1, 0.5, 0.1), entry(2, 1, 0.4, 0.9), entry(3, 2, 0.45, 0.5), entry(4, 2, 0.3, 0.8),
-                    entry(5, 3, 0.2, 0.0), entry(6, 3, 0.6, 0.2, name="r1")])
+    board = ranked(
+        [
+            entry(1, 1, 0.5, 0.1),
+            entry(2, 1, 0.4, 0.9),
+            entry(3, 2, 0.45, 0.5),
+            entry(4, 2, 0.3, 0.8),
+            entry(5, 3, 0.2, 0.0),
+            entry(6, 3, 0.6, 0.2, name="r1"),
+        ]
+    )
     top = recipe_members(RecipeConfig("top3", "top_k", 3), board)
     assert [e.name for e in top] == ["r1", "r3", "r2"]  # the second "r1" (a name TRL would log twice) is skipped
     diverse = recipe_members(RecipeConfig("diverse", "diverse", 5), board)
@@ -65,11 +79,18 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
 
     if ray.is_initialized():
         ray.shutdown()
-    config = load_config(SMOKE, [
-        f"run.storage_path={tmp_path}", "run.name=fin", "search.rounds=1", "search.candidates_per_round=2",
-        "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: correct1, kind: correctness, k: 1}]",
-        "finalize.random_k=2", "finalize.seeds=2",
-    ])
+    config = load_config(
+        SMOKE,
+        [
+            f"run.storage_path={tmp_path}",
+            "run.name=fin",
+            "search.rounds=1",
+            "search.candidates_per_round=2",
+            "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: correct1, kind: correctness, k: 1}]",
+            "finalize.random_k=2",
+            "finalize.seeds=2",
+        ],
+    )
     try:
         run_search(config, verbose=False)
     finally:

@@ -357,8 +357,14 @@ def test_candidate_budget_stops_the_search(tmp_path, no_ray):
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, num_gpus=4, include_dashboard=False, log_to_driver=False)
-    config = search_config(tmp_path, "search.rounds=3", "search.candidates_per_round=2", "search.max_candidates=2",
-                           "search.gpus_per_trial=1", "finalize.enabled=false")
+    config = search_config(
+        tmp_path,
+        "search.rounds=3",
+        "search.candidates_per_round=2",
+        "search.max_candidates=2",
+        "search.gpus_per_trial=1",
+        "finalize.enabled=false",
+    )
     outcome = run_search(config, trainable=cheap_trainable, verbose=False)
     assert outcome.stop_reason and "candidate budget" in outcome.stop_reason
     assert {e.round for e in outcome.entries} == {1}
