@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import shlex
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,15 +139,20 @@ def test_authentication_failures_are_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv(auth.MODE_ENV, raising=False)
-    monkeypatch.delenv(auth.TOKEN_PATH_ENV, raising=False)
+    # A fresh process: Ray caches a token it has loaded once, so earlier tests in this process must not leak in.
+    env = {k: v for k, v in os.environ.items() if k not in (auth.MODE_ENV, auth.TOKEN_PATH_ENV, auth.TOKEN_ENV)}
+    env["HOME"] = str(tmp_path)
     if token:
-        monkeypatch.setenv(auth.TOKEN_ENV, token)
-    else:
-        monkeypatch.delenv(auth.TOKEN_ENV, raising=False)
-    assert main(["jobs", "list", "--address", fake_dashboard]) == 2
-    err = capsys.readouterr().err.strip()
+        env[auth.TOKEN_ENV] = token
+    proc = subprocess.run(
+        [sys.executable, "-m", "reward_search.cli", "jobs", "list", "--address", fake_dashboard],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
     assert len(err.splitlines()) == 1 and expected in err and "RAY_AUTH_TOKEN" in err and "Traceback" not in err
 
 
