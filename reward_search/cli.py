@@ -252,14 +252,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
+def _run_dir(text: str) -> tuple[Path, Any]:
+    """A run directory and its stored config; a one-line error when the folder is not one."""
     from reward_search.config import load_config
-    from reward_search.search.driver import CONFIG_FILE, run_search
+    from reward_search.search.driver import CONFIG_FILE
 
-    folder = Path(args.run_dir)
+    folder = Path(text)
     if not (folder / CONFIG_FILE).is_file():
         raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE}); start one with `reward-search run`")
-    config = load_config(folder / CONFIG_FILE)
+    return folder, load_config(folder / CONFIG_FILE)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from reward_search.search.driver import run_search
+
+    folder, config = _run_dir(args.run_dir)
     _quiet_libraries()
     outcome = run_search(config, folder, address=args.address, resume=True)
     print(f"run directory: {outcome.run_dir} ({outcome.seconds / 60:.1f} min)")
@@ -267,23 +274,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
-    from reward_search.config import load_config
-    from reward_search.search.driver import CONFIG_FILE, finalize_only
-
-    folder = Path(args.run_dir)
-    if not (folder / CONFIG_FILE).is_file():
-        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
-    _quiet_libraries()
+    from reward_search.search.driver import finalize_only
     from reward_search.search.finalize import finalize_table
 
-    outcome = finalize_only(load_config(folder / CONFIG_FILE), folder, address=args.address)
+    folder, config = _run_dir(args.run_dir)
+    _quiet_libraries()
+    outcome = finalize_only(config, folder, address=args.address)
     print(finalize_table(outcome))
     print(f"wrote {folder / 'finalize.json'}; report: reward-search report {folder}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from reward_search.search.driver import CONFIG_FILE, DriverState
+    from reward_search.search.driver import DriverState
     from reward_search.search.leaderboard import LEADERBOARD_FILE, load_entries
     from reward_search.search.progress import leaderboard_table
 
@@ -293,17 +296,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         live = live_status(args.address, args.run_dir)
         print(json.dumps(live, indent=2, default=str) if args.json else format_live_status(live))
         return 0
-    folder = Path(args.run_dir)
-    if not (folder / CONFIG_FILE).is_file():
-        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
+    folder, config = _run_dir(args.run_dir)
     entries = load_entries(folder) if (folder / LEADERBOARD_FILE).is_file() else []
     state = DriverState.load(folder)
     if args.json:
         print(json.dumps({"entries": [e.to_dict() for e in entries], "state": vars(state)}, indent=2, default=str))
         return 0
-    from reward_search.config import load_config
-
-    config = load_config(folder / CONFIG_FILE)
     rounds = max((e.round for e in entries), default=0)
     print(
         f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
