@@ -309,3 +309,59 @@ def test_cli_rejects_a_bad_reward_before_loading_a_model(tmp_path):
     ):
         proc = run_cli("screen", str(SMOKE), *args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def flaky_trainable(params: dict) -> None:
+    """A screening trial whose first attempt dies after its first checkpoint (an infrastructure failure); the
+    retry starts without the local checkpoints, as on another node, so it must resume from Tune's copy."""
+    import shutil
+
+    from reward_search.training import reporting
+    from reward_search.training.trainable import screening_trainable
+
+    trial_dir = Path(params["trial_dir"])
+    marker = trial_dir.parent / "attempted"
+    if not marker.exists():
+        marker.write_text("1")
+        original = reporting.TuneReporter.report
+
+        def report_then_die(self, metrics, checkpoint_dir):
+            original(self, metrics, checkpoint_dir)
+            if checkpoint_dir is not None:
+                raise RuntimeError("node lost")
+
+        reporting.TuneReporter.report = report_then_die
+    else:
+        shutil.rmtree(trial_dir / "checkpoints", ignore_errors=True)
+    screening_trainable(params)
+
+
+@pytest.mark.slow
+def test_tune_retry_resumes_from_the_reported_checkpoint(tmp_path):
+    import ray
+    from ray import cloudpickle, tune
+
+    from reward_search.training.trainable import trial_params
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    config = smoke("training.steps=3")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        grid = tune.Tuner(
+            tune.with_resources(flaky_trainable, {"cpu": 1}),
+            param_space=trial_params(config, benign_spec(), str(tmp_path / "trial")),
+            run_config=tune.RunConfig(
+                storage_path=str(tmp_path / "tune"),
+                name="retry",
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=1),
+            ),
+        ).fit()
+    finally:
+        ray.shutdown()
+    assert grid[0].error is None
+    result = json.loads((tmp_path / "trial" / "result.json").read_text())
+    assert result["status"] == "done" and result["steps"] == 3
+    assert result["resumed_from_step"] == 1  # restored from Tune's checkpoint, not retrained from scratch
+    steps = [row["step"] for row in pq.read_table(tmp_path / "trial" / "curves.parquet").to_pylist()]
+    assert steps == [1, 2, 3]
