@@ -18,7 +18,7 @@ import pandas as pd
 from reward_search.config import ExperimentConfig, load_config
 from reward_search.errors import UserError
 from reward_search.search.leaderboard import load_entries
-from reward_search.search.records import LeaderboardEntry
+from reward_search.search.records import LeaderboardEntry, rank_entries
 
 FINALIZE_FILE = "finalize.json"
 LEADERBOARD_FILE = "leaderboard.parquet"
@@ -81,8 +81,7 @@ class RunData:
 
     def ranked(self) -> list[LeaderboardEntry]:
         """Screened candidates with a selection accuracy, best first (the finalize phase's order)."""
-        done = [e for e in self.entries if e.status == "done" and e.accuracy is not None]
-        return sorted(done, key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name))
+        return rank_entries(self.entries)
 
     def trial_path(self, key: str | None, recorded: str | None = None) -> Path | None:
         """The folder of a trial: `trials/<key>` in this run directory, else the recorded path if it exists."""

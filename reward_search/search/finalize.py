@@ -19,7 +19,7 @@ from typing import Any
 from reward_search import io
 from reward_search.candidates.candidate import Origin, RewardCandidate
 from reward_search.config import ExperimentConfig, RecipeConfig
-from reward_search.search.records import LeaderboardEntry
+from reward_search.search.records import LeaderboardEntry, rank_entries
 from reward_search.training.spec import RewardSpec
 
 FINALIZE_FILE = "finalize.json"
@@ -271,10 +271,7 @@ def finalize_run(
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Plan and run every finalize job, then write `finalize.json`; Ray must already be initialised."""
-    ranked = sorted(
-        (e for e in entries if e.status == "done" and e.accuracy is not None),
-        key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name),
-    )
+    ranked = rank_entries(entries)
     validated = [e for e in entries if e.status not in ("rejected", "proposed")]
     jobs = plan_jobs(config, ranked, validated)
     run_jobs(config, run_dir, jobs, "recipes", trainable, verbose)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from reward_search import io
 from reward_search.candidates.candidate import CandidateStore, RewardCandidate
-from reward_search.search.records import ENTRY_STATUSES, LeaderboardEntry
+from reward_search.search.records import ENTRY_STATUSES, LeaderboardEntry, rank_entries
 
 LEADERBOARD_FILE = "leaderboard.parquet"
 ACTOR_NAME = "leaderboard"
@@ -129,9 +128,8 @@ class LeaderboardCore:
         return self.entries.get(candidate_id)
 
     def ranked(self) -> list[LeaderboardEntry]:
-        """Screened candidates, best selection accuracy first (ties: F1, then earlier round, then name)."""
-        done = [e for e in self.entries.values() if e.status == "done" and e.accuracy is not None]
-        return sorted(done, key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name))
+        """Screened candidates, best selection accuracy first (see `rank_entries`)."""
+        return rank_entries(self.entries.values())
 
     def top_k(self, k: int) -> list[LeaderboardEntry]:
         return self.ranked()[:k]
@@ -171,13 +169,3 @@ def leaderboard_actor(run_dir: str | Path, run_name: str) -> Any:
     return remote.options(name=ACTOR_NAME, namespace=namespace_for(run_name), get_if_exists=True, lifetime=None).remote(
         str(Path(run_dir).resolve())
     )
-
-
-def entries_from(actor: Any) -> list[LeaderboardEntry]:
-    import ray
-
-    return ray.get(actor.all.remote())
-
-
-def as_rows(entries: Iterable[LeaderboardEntry]) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in entries]

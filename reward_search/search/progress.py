@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from reward_search.search.records import LeaderboardEntry
+from reward_search.search.records import LeaderboardEntry, rank_entries
 
 
 def _label(trial: Any) -> str:
@@ -73,10 +73,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20) -> str:
     """Ranked screened candidates, then the others by status: the table `run` and `status` print."""
-    done = sorted(
-        (e for e in entries if e.status == "done" and e.accuracy is not None),
-        key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name),
-    )
+    done = rank_entries(entries)
     lines = [f"{'#':>3} {'name':<34} {'round':>5} {'accuracy':>9} {'95% CI':>15} {'F1':>6} {'status':<9}"]
     for rank, e in enumerate(done[:limit], start=1):
         ci = f"[{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]"

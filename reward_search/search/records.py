@@ -7,6 +7,7 @@ Parquet without conversion code in each place.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,3 +60,12 @@ class LeaderboardEntry:
     def from_dict(cls, data: dict[str, Any]) -> LeaderboardEntry:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def rank_entries(entries: Iterable[LeaderboardEntry]) -> list[LeaderboardEntry]:
+    """Screened candidates, best selection accuracy first (ties: F1, then earlier round, then name).
+
+    The one ranking rule shared by the leaderboard, its tables, the finalize phase and the report.
+    """
+    done = [e for e in entries if e.status == "done" and e.accuracy is not None]
+    return sorted(done, key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name))

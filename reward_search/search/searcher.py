@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -237,8 +236,3 @@ def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_tria
     if summary:
         fields["curve_summary"] = json.loads(summary)
     return fields
-
-
-def elapsed(since: float) -> str:
-    seconds = int(time.time() - since)
-    return f"{seconds // 60}m{seconds % 60:02d}s"
