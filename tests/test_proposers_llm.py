@@ -155,11 +155,12 @@ def test_budget_cap_stops_calls(train):
         resumed.propose(feedback, 1, round=1)
 
 
-def test_unknown_model_costs_zero_unless_priced(train):
+def test_unknown_model_cost_is_unknown_unless_priced(train):
     reply = [json.dumps([GOOD[0]])]
     unknown = _proposer(train, reply, model="hosted_vllm/my-model", api_base="http://127.0.0.1:9/v1")
     unknown.propose(build_feedback([], 1), 1, round=1)
-    assert unknown.records[0].cost_usd == 0 and not unknown.records[0].cost_known
+    assert unknown.records[0].cost_usd is None and not unknown.records[0].cost_known  # unknown, not $0
+    assert unknown.usage().cost_usd == 0  # the budget counts known dollars only
     priced = _proposer(train, reply, model="hosted_vllm/my-model", input_usd_per_mtok=1.0, output_usd_per_mtok=2.0)
     priced.propose(build_feedback([], 1), 1, round=1)
     record = priced.records[0]

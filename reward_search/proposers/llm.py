@@ -1,14 +1,20 @@
 """The LLM proposer: any litellm model writes candidate rewards from a templated prompt with feedback.
 
 One `propose` call is one chat completion (plus retries with exponential backoff on rate limits, server errors,
-timeouts and connection errors). The reply is parsed robustly (`parsing.py`); a malformed reply or exhausted
-retries give zero candidates and a recorded error, never an exception. Credentials or an unknown model raise
-`ProposerError`; a spent budget raises `BudgetExhausted` before the call (so the driver can stop the search).
-Candidate code is only parsed here (never executed): the driver validates it in the sandbox.
+timeouts and connection errors). Rewards come back as fenced ```python blocks (the format models get right) or as
+JSON through the provider's structured output where litellm says the model supports it; `parsing.py` reads both
+and repairs common JSON faults. A malformed, empty, refused or cut-off reply gives zero candidates and a recorded
+reason, never an exception. Credentials or an unknown model raise `ProposerError`; a spent budget raises
+`BudgetExhausted` before the call (so the driver can stop the search). Candidate code is only parsed here (never
+executed): the driver validates it in the sandbox.
+
+Self-correction: parse errors and the validation verdicts the driver reports (`note_verdicts`) are quoted in the
+next call of the same round. Transcripts: with a run directory attached, every request and reply is saved under
+``proposals/round-<r>/call-<c>.json`` with secrets redacted (`transcripts.py`).
 
 Tokens, latency and cost of every call are recorded (litellm's usage and `completion_cost`, or the configured
-prices for models litellm does not know; 0 and ``cost_known: false`` otherwise). API keys come from the
-environment through litellm and are redacted from every recorded error message.
+prices for models litellm does not know; otherwise the cost is unknown: ``cost_usd: None``, ``cost_known:
+false``). API keys come from the environment through litellm and are redacted from everything recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Any
 
@@ -38,13 +45,35 @@ from reward_search.proposers.base import (
     safe_name,
     unique_name,
 )
-from reward_search.proposers.parsing import parse_reply
+from reward_search.proposers.parsing import ParsedReply, parse_reply
 from reward_search.proposers.settings import ProposerConfig
+from reward_search.proposers.transcripts import FOLDER, TranscriptStore, relative_path
 from reward_search.search.feedback import Feedback
 from reward_search.task.base import Problem
 
 SCORE_RANGE = "[-3, 3] (the base rewards use -4 to +3)"
 MAX_RECORDED_ERRORS = 50
+MAX_PROBLEM_CHARS = 400  # one quoted problem in a correction section
+REWARDS_SCHEMA = {  # structured output: the same objects the JSON reply format asks for
+    "type": "object",
+    "properties": {
+        "rewards": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "code": {"type": "string"},
+                    "description": {"type": "string"},
+                },
+                "required": ["name", "code", "description"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["rewards"],
+    "additionalProperties": False,
+}
 _CALCULATOR = re.compile(r"<<[^>]*>>")
 _SECRET_PATTERN = re.compile(r"\b(?:sk-ant-|sk-|gsk_|xai-|hf_|Bearer\s+)[A-Za-z0-9_\-]{8,}")
 _SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
@@ -75,7 +104,7 @@ def template(name: str) -> str:
 
 @dataclass
 class CallRecord:
-    """One `propose` call's request: attempts, tokens, dollars, seconds, outcome."""
+    """One `propose` call: attempts, tokens, dollars, seconds, and what the reply gave."""
 
     round: int
     call: int
@@ -85,11 +114,18 @@ class CallRecord:
     error: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: the model's price is unknown
     cost_known: bool = True
     latency_s: float = 0.0  # time spent in requests (sleeps between retries excluded)
     candidates: int = 0
     notes: list[str] = field(default_factory=list)  # parse errors, dropped duplicates, renames
+    outcome: str = ""  # ok | malformed | truncated | empty | refused | error
+    finish_reason: str | None = None
+    reply_format: str = ""  # what the reply turned out to be: fenced | json | none
+    parsed: int = 0  # reward objects found in the reply
+    accepted: int = 0  # of its candidates, as validated by the driver
+    rejected: int = 0
+    transcript: str | None = None  # path relative to the run directory
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,9 +155,22 @@ def _source_key(code: str) -> str:
     return hashlib.sha256(normalise_source(code).encode("utf-8")).hexdigest()[:16]
 
 
+def _quote(problem: str) -> str:
+    problem = " ".join(problem.split())
+    return problem if len(problem) <= MAX_PROBLEM_CHARS else problem[: MAX_PROBLEM_CHARS - 3] + "..."
+
+
+def _supports_schema(model: str) -> bool:
+    """Whether litellm reports structured output (a JSON schema) for `model`; False when it does not know it."""
+    try:
+        return bool(import_litellm().supports_response_schema(model=model))
+    except Exception:  # litellm raises several types for models missing from its list
+        return False
+
+
 @register_proposer
 class LLMProposer(Proposer):
-    """Prompts an LLM (through litellm) for a JSON array of ``{name, code, description}`` rewards."""
+    """Prompts an LLM (through litellm) for rewards as fenced Python blocks or structured JSON; see the module."""
 
     kind = "llm"
 
@@ -144,10 +193,17 @@ class LLMProposer(Proposer):
         self.records: list[CallRecord] = []
         self._seen: set[str] = set()  # normalised-source keys of everything proposed (dropped when repeated)
         self._names: set[str] = set()  # entry names handed out
+        self._problems: dict[int, list[str]] = {}  # round -> problems to quote in its next call
+        self._origins: dict[str, list[int]] = {}  # candidate id -> [round, call] of the reply it came from
+        self.transcripts: TranscriptStore | None = None
 
     @classmethod
     def create(cls, config: ProposerConfig, context: ProposerContext) -> LLMProposer:
         return cls(config, context.train, context.allowed_imports, context.completion, context.mock_responses)
+
+    def attach_run_dir(self, run_dir: str | Path) -> None:
+        """Save every request and reply under ``<run_dir>/proposals/`` from now on."""
+        self.transcripts = TranscriptStore(Path(run_dir) / FOLDER, redact)
 
     # --- prompt ---------------------------------------------------------------------------------------------
 
@@ -161,8 +217,15 @@ class LLMProposer(Proposer):
             self._train = load_splits(DataConfig()).train
         return self._train
 
+    def reply_format(self) -> str:
+        """``json`` or ``fenced``: the configured format, with ``auto`` resolved for the model."""
+        if self.config.reply_format != "auto":
+            return self.config.reply_format
+        return "json" if _supports_schema(self.config.model) else "fenced"
+
     def messages(self, feedback: Feedback, n: int, round: int) -> list[dict[str, str]]:
-        """The chat messages for one call: the system role and the templated task with Q/A and feedback."""
+        """The chat messages for one call: the system role, and the templated task with Q/A, feedback, the reply
+        format and (after a failed call in this round) the problems to fix. All prompt text is built here."""
         from reward_search.task.gsm8k import system_prompt
 
         user = Template(template("llm_user.txt")).substitute(
@@ -176,8 +239,24 @@ class LLMProposer(Proposer):
             example=template("example_reward.py.txt").strip(),
             qa=_format_qa(sample_qa(self.train, self.config.qa_examples, self.config.seed, round)),
             feedback=feedback.render(self.config.feedback_token_budget),
+            reply_format=Template(template(f"reply_{self.reply_format()}.txt").strip()).substitute(n=n),
         )
+        problems = self._correction_lines(round)
+        if problems:
+            user += "\n" + Template(template("llm_correction.txt")).substitute(n=n, problems=problems)
         return [{"role": "system", "content": template("llm_system.txt").strip()}, {"role": "user", "content": user}]
+
+    def _correction_lines(self, round: int) -> str:
+        """The round's problems so far, newest last, as bullet lines within `correction_chars`."""
+        lines: list[str] = []
+        used = 0
+        for problem in reversed(self._problems.get(round, [])):
+            line = f"- {problem}"
+            if used + len(line) > self.config.correction_chars:
+                break
+            lines.insert(0, line)
+            used += len(line) + 1
+        return "\n".join(lines)
 
     # --- proposing ------------------------------------------------------------------------------------------
 
@@ -192,21 +271,103 @@ class LLMProposer(Proposer):
         call = self._next_call(round)
         record = CallRecord(round=round, call=call, model=self.config.model)
         self.records.append(record)
-        reply = self._complete(self.messages(feedback, n, round), record)
+        messages = self.messages(feedback, n, round)
+        reply = self._complete(messages, record)
         self._usage.latency_s += record.latency_s
         if reply is None:
+            record.outcome = "error"
             self._usage.failed_calls += 1
-            self._note_error(f"round {round} call {call}: {record.error}")
+            self._note_error(f"round {round} call {call + 1}: {record.error}")
+            self._save(record, messages, None, None, [])
             return []
         parsed = parse_reply(reply)
         record.notes.extend(parsed.errors)
+        record.parsed, record.reply_format = len(parsed.items), parsed.format
+        record.outcome = "truncated" if record.finish_reason == "length" else (parsed.reason or "ok")
         parents = tuple(e.candidate_id for e in feedback.top())
         candidates = self._candidates(parsed.items, feedback, round, parents, record.notes)
         record.candidates = len(candidates)
         self._usage.candidates += len(candidates)
         for note in parsed.errors:
-            self._note_error(f"round {round} call {call}: {note}")
+            self._note_error(f"round {round} call {call + 1}: {note}")
+        self._learn_from_reply(record, parsed)
+        for candidate in candidates:
+            self._origins[candidate.id] = [round, call]
+        self._save(record, messages, reply, parsed, candidates)
         return candidates
+
+    def _learn_from_reply(self, record: CallRecord, parsed: ParsedReply) -> None:
+        """Queue this reply's problems for the next call of its round."""
+        problems = self._problems.setdefault(record.round, [])
+        label = f"reply {record.call + 1}"
+        if record.outcome == "truncated":
+            problems.append(f"{label} was cut off at the token limit: write shorter, simpler code")
+        if parsed.repairs:
+            problems.append(f"{label} had broken JSON ({parsed.repairs.removeprefix('repaired ')}): follow the format")
+        problems.extend(_quote(f"{label}: {error}") for error in parsed.errors)
+
+    def note_verdicts(self, round: int, verdicts: Sequence[tuple[str, str, bool, Sequence[str]]]) -> None:
+        """The driver's validation outcome for candidates of `round`: (candidate id, name, accepted, reasons).
+
+        Rejection reasons are quoted in the round's next call; the verdicts are added to each reply's transcript.
+        """
+        by_call: dict[int, list[dict[str, Any]]] = {}
+        for cid, name, accepted, reasons in verdicts:
+            origin = self._origins.get(cid)
+            if origin is None or origin[0] != round:
+                continue
+            record = next((r for r in self.records if r.round == round and r.call == origin[1]), None)
+            if record is not None:
+                record.accepted += int(accepted)
+                record.rejected += int(not accepted)
+            if not accepted:
+                self._problems.setdefault(round, []).append(_quote(f"{name} was rejected: {'; '.join(reasons)}"))
+            by_call.setdefault(origin[1], []).append(
+                {"candidate_id": cid, "name": name, "accepted": accepted, "reasons": list(reasons)}
+            )
+        if self.transcripts is not None:
+            for call, items in by_call.items():
+                self.transcripts.update(round, call, verdicts=items)
+
+    def round_summary(self, round: int) -> str:
+        """What this round's calls gave, e.g. ``3 malformed replies, 2 rewards rejected``."""
+        records = [r for r in self.records if r.round == round]
+        counts = (
+            (sum(r.outcome == "malformed" for r in records), "malformed reply", "malformed replies"),
+            (sum(r.outcome == "truncated" for r in records), "reply cut off", "replies cut off"),
+            (sum(r.outcome == "empty" for r in records), "empty reply", "empty replies"),
+            (sum(r.outcome == "refused" for r in records), "refusal", "refusals"),
+            (sum(r.outcome == "error" for r in records), "failed request", "failed requests"),
+            (sum(r.rejected for r in records), "reward rejected", "rewards rejected"),
+            (sum(max(0, r.parsed - r.candidates) for r in records), "repeated reward", "repeated rewards"),
+        )
+        parts = [f"{count} {one if count == 1 else many}" for count, one, many in counts if count]
+        return ", ".join(parts) or "no rewards proposed"
+
+    def _save(
+        self,
+        record: CallRecord,
+        messages: list[dict[str, str]],
+        reply: str | None,
+        parsed: ParsedReply | None,
+        candidates: list[RewardCandidate],
+    ) -> None:
+        """Write this call's transcript (when a run directory is attached) and link its candidates to it."""
+        if self.transcripts is None:
+            return
+        record.transcript = f"{FOLDER}/{relative_path(record.round, record.call)}"
+        self.transcripts.write(
+            record.round,
+            record.call,
+            {
+                "request": {"messages": messages, **self._request_params()},
+                "reply": reply,
+                "parse": None if parsed is None else dataclasses.asdict(parsed),
+                "candidates": [{"candidate_id": c.id, "name": c.name} for c in candidates],
+                "record": record.to_dict(),
+            },
+        )
+        self.transcripts.link([c.id for c in candidates], record.round, record.call)
 
     def _candidates(
         self, items: list[dict[str, str]], feedback: Feedback, round: int, parents: tuple[str, ...], notes: list[str]
@@ -284,13 +445,15 @@ class LLMProposer(Proposer):
             record.latency_s += time.perf_counter() - started
             self._account(response, record)
             record.ok, record.error = True, None
-            return str(response.choices[0].message.content or "")
+            choice = response.choices[0]
+            record.finish_reason = getattr(choice, "finish_reason", None)
+            return str(choice.message.content or "")
         return None
 
-    def _request(self, messages: list[dict[str, str]]) -> Any:
-        kwargs: dict[str, Any] = {
+    def _request_params(self) -> dict[str, Any]:
+        """Everything sent with the messages (recorded in transcripts as well)."""
+        params: dict[str, Any] = {
             "model": self.config.model,
-            "messages": messages,
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_tokens,
             "timeout": self.config.timeout_s,
@@ -298,7 +461,16 @@ class LLMProposer(Proposer):
             "drop_params": True,  # e.g. a reasoning model that takes no temperature
         }
         if self.config.api_base:
-            kwargs["api_base"] = self.config.api_base
+            params["api_base"] = self.config.api_base
+        if self.reply_format() == "json" and _supports_schema(self.config.model):
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "rewards", "schema": REWARDS_SCHEMA, "strict": True},
+            }
+        return params
+
+    def _request(self, messages: list[dict[str, str]]) -> Any:
+        kwargs: dict[str, Any] = {**self._request_params(), "messages": messages}
         if self._mock is not None:
             if self._mock_position >= len(self._mock):
                 raise ProposerError("mock_responses exhausted: a test asked for more LLM calls than it provided")
@@ -327,11 +499,13 @@ class LLMProposer(Proposer):
             try:
                 record.cost_usd = float(import_litellm().completion_cost(completion_response=response) or 0.0)
             except Exception as exc:  # litellm raises several types for a model missing from its price list
-                record.cost_usd, record.cost_known = 0.0, False
-                record.notes.append(redact(f"cost unknown ({type(exc).__name__}); counted as $0"))
+                record.cost_usd, record.cost_known = None, False
+                record.notes.append(
+                    redact(f"cost unknown ({type(exc).__name__}); set proposer.input_usd_per_mtok to price it")
+                )
         self._usage.prompt_tokens += record.prompt_tokens
         self._usage.completion_tokens += record.completion_tokens
-        self._usage.cost_usd += record.cost_usd
+        self._usage.cost_usd += record.cost_usd or 0.0
 
     def _note_error(self, message: str) -> None:
         self._usage.errors = [*self._usage.errors, redact(message)][-MAX_RECORDED_ERRORS:]
@@ -349,6 +523,8 @@ class LLMProposer(Proposer):
             "seen": sorted(self._seen),
             "names": sorted(self._names),
             "mock_position": self._mock_position,
+            "problems": {str(r): p for r, p in sorted(self._problems.items())},
+            "origins": dict(sorted(self._origins.items())),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -357,3 +533,5 @@ class LLMProposer(Proposer):
         self._seen = set(state.get("seen", ()))
         self._names = set(state.get("names", ()))
         self._mock_position = int(state.get("mock_position", 0))
+        self._problems = {int(r): list(p) for r, p in state.get("problems", {}).items()}
+        self._origins = {cid: list(origin) for cid, origin in state.get("origins", {}).items()}

@@ -45,10 +45,21 @@ class ProposerConfig:
     max_backoff_s: float = field(default=60.0, metadata={"min": 0.0})
     # Dollars the LLM proposer may spend in a run; None means no cap. Spending is checked before each call.
     budget_usd: float | None = field(default=5.0, metadata={"min": 0.0})
-    # Prices for models litellm does not know (dollars per million tokens); when unset such calls cost 0.
+    # Prices for models litellm does not know (dollars per million tokens); when unset their cost is unknown (None).
     input_usd_per_mtok: float | None = field(default=None, metadata={"min": 0.0})
     output_usd_per_mtok: float | None = field(default=None, metadata={"min": 0.0})
+    # How rewards come back: "fenced" (one ```python block per reward), "json" (an array of objects), or "auto"
+    # (JSON through the provider's structured output where litellm says the model supports it, else fenced).
+    reply_format: Literal["auto", "fenced", "json"] = "auto"
+    # Errors of earlier calls in a round (parse errors, rejection reasons) quoted in the next call, in characters.
+    correction_chars: int = field(default=1500, metadata={"min": 0})
     qa_examples: int = field(default=3, metadata={"min": 0})  # train Q/A pairs shown per prompt, resampled per round
+    # paper: the reference's request (20 fixed train Q/A items drawn with seed 3407, final numbers only, and its
+    # skeleton text); rich: this project's prompt with `qa_examples` worked examples re-sampled each round.
+    examples: Literal["paper", "rich"] = "rich"
+    # paper: every earlier trial as "name: round, F1, accuracy", best first, failed trials at F1 = 0, no code;
+    # rich: the ranked table with CIs, top sources, training curves, rejections and failures.
+    feedback: Literal["paper", "rich"] = "rich"
     # Feedback: how many top entries show their source, and the size of the rendered section (tokens ~ chars/4).
     top_k_sources: int = field(default=3, metadata={"min": 0})
     feedback_token_budget: int = field(default=6000, metadata={"min": 50})
