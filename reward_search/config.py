@@ -41,6 +41,8 @@ class DataConfig:
     """Which task and data source, and how the dev split is carved from train."""
 
     task: Literal["gsm8k"] = "gsm8k"
+    # The system prompt: `paper` is the reference code's text byte for byte; `project` is this project's wording.
+    system_prompt: Literal["paper", "project"] = "project"
     # sample: the GSM8K sample shipped in the package (offline default); local: a folder holding train.jsonl and
     # test.jsonl; hub: a Hugging Face dataset id (or a local dataset repository folder) loaded through `datasets`.
     source: Literal["sample", "local", "hub"] = "sample"
@@ -69,13 +71,14 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"min": 1})
     batch_size: int = field(default=32, metadata=_positive())
     max_new_tokens: int = field(default=256, metadata=_positive())
-    # The extraction mode that decides `correct`; every mode in `modes` is recorded per question.
-    primary_mode: Literal["strict", "flexible", "math-verify"] = "strict"
+    # The extraction mode that decides `correct`; every mode in `modes` is recorded per question. strict is the
+    # reference code's rule; lenient also drops `$`, `%` and a trailing `.` (see task/grading.py).
+    primary_mode: Literal["strict", "lenient", "flexible", "math-verify"] = "strict"
     modes: tuple[str, ...] = ("strict", "flexible")
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
-        allowed = ("strict", "flexible", "math-verify")
+        allowed = ("strict", "lenient", "flexible", "math-verify")
         for mode in self.modes:
             if mode not in allowed:
                 problems.append(("modes", f"{mode!r} is not one of {', '.join(allowed)}"))
@@ -147,6 +150,10 @@ class TrainingConfig:
     test_size: int | None = field(default=None, metadata=_positive())
     eval_max_new_tokens: int = field(default=256, metadata=_positive())
     eval_batch_size: int = field(default=32, metadata=_positive())
+    # A candidate reward whose sandboxed call fails: `crash` masks the batch and ends the trial after
+    # candidates.max_failed_calls failures (screening); `zero` scores the batch 0, records it and restarts the
+    # worker (ensemble members in the finalize phase, as the reference did).
+    member_failure: Literal["crash", "zero"] = "crash"
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
@@ -224,6 +231,18 @@ class FinalizeConfig:
 
 
 @dataclass(frozen=True)
+class AnalysisConfig:
+    """How the report tests the finalize configurations against each other."""
+
+    # paper: the 7 ensemble recipes only, chi-square with continuity correction, Bonferroni (the reference);
+    # exact: every configuration (recipes, baseline, random control), exact binomial below `exact_threshold`
+    # discordant pairs, Holm (Bonferroni also shown).
+    mcnemar: Literal["paper", "exact"] = "exact"
+    exact_threshold: int = field(default=25, metadata={"min": 0})
+    alpha: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: every knob, with its default, in one place."""
 
@@ -236,6 +255,19 @@ class ExperimentConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     proposer: ProposerConfig = field(default_factory=ProposerConfig)
     finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+
+    def validate(self) -> list[tuple[str, str]]:
+        """Combinations of sections that cannot work together, each naming both keys."""
+        if self.training.selection_split == "test" and not self.training.eval_test:
+            return [
+                (
+                    "training.selection_split",
+                    "'test' (ranking on test, as the paper did) needs training.eval_test: true so that every trial "
+                    "writes its test records; set training.eval_test: true or training.selection_split: dev",
+                )
+            ]
+        return []
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)

@@ -9,7 +9,16 @@ import pytest
 import ray
 
 from reward_search.config import RecipeConfig, load_config
-from reward_search.search.finalize import job_config, plan_jobs, probe_discrimination, recipe_members
+from reward_search.search.finalize import (
+    FinalJob,
+    _share_results,
+    group_jobs,
+    job_config,
+    job_identity,
+    plan_jobs,
+    probe_discrimination,
+    recipe_members,
+)
 from reward_search.search.records import LeaderboardEntry
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +95,8 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
             "run.name=fin",
             "search.rounds=1",
             "search.candidates_per_round=2",
-            "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: correct1, kind: correctness, k: 1}]",
+            "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: correct1, kind: correctness, k: 1}, "
+            "{name: top2_again, kind: top_k, k: 2}]",
             "finalize.random_k=2",
             "finalize.seeds=2",
         ],
@@ -99,7 +109,24 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
     outcome = json.loads((run_dir / "finalize.json").read_text())
     jobs = {job["name"]: job for job in outcome["jobs"]}
     best = outcome["best_recipe"]
-    assert set(jobs) == {"top2", "correct1", "baseline", "random", f"{best}@seed3407", f"{best}@seed3408"}
+    assert set(jobs) == {
+        "top2",
+        "top2_again",
+        "correct1",
+        "baseline",
+        "random",
+        f"{best}@seed3407",
+        f"{best}@seed3408",
+    }
+    # an identical recipe is trained once and reported under both labels
+    assert jobs["top2_again"]["result"]["same_job_as"] == "top2"
+    assert jobs["top2_again"]["result"]["trial_key"] == jobs["top2"]["result"]["trial_key"]
+    trials = [d for d in (run_dir / "tune").glob("finalize-recipes-*/*") if d.is_dir()]
+    assert (
+        len([d for d in trials if "top2_again" in d.name]) == 0 and len([d for d in trials if "-top2-" in d.name]) == 1
+    )
+    assert jobs[f"{best}@seed3407"]["result"]["same_job_as"] == best
+    assert all(job["result"]["member_failures"] == {} for job in jobs.values())  # no member failed here
     for job in jobs.values():
         result = job["result"]
         assert result["status"] == "done", (job["name"], result)
@@ -119,3 +146,99 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
     for job in again["jobs"]:
         assert job["result"]["cached"], job["name"]  # resumed: nothing retrained
         assert (Path(job["result"]["trial_dir"]) / "curves.parquet").stat().st_mtime_ns == stamps[job["name"]]
+
+
+def test_identity_is_what_makes_a_job_different_never_its_label():
+    board = ranked([entry(i, 1, 0.1 * i) for i in range(1, 7)])
+    same_steps = load_config(SMOKE)  # finalize.steps unset: top5 trains training.steps, like top5_full
+    jobs = {j.name: j for j in plan_jobs(same_steps, board, board)}
+    assert job_identity(same_steps, jobs["top5"]) == job_identity(same_steps, jobs["top5_full"])
+    assert job_identity(same_steps, jobs["top5"]) != job_identity(same_steps, jobs["top3"])
+    shorter = load_config(SMOKE, ["finalize.steps=1"])
+    jobs2 = {j.name: j for j in plan_jobs(shorter, board, board)}
+    assert job_identity(shorter, jobs2["top5"]) != job_identity(shorter, jobs2["top5_full"])
+    reseeded = FinalJob(
+        "x", "seed", jobs["top5"].members, jobs["top5"].member_ids, jobs["top5"].steps, 9, jobs["top5"].spec
+    )
+    assert job_identity(same_steps, reseeded) != job_identity(same_steps, jobs["top5"])
+    assert job_config(same_steps, jobs["top5"]).training.member_failure == "zero"
+
+
+def test_identical_jobs_run_once_and_are_reported_under_each_label():
+    # 12 candidates: every recipe differs except top5 and top5_full (same members, same steps)
+    board = ranked([entry(i, 1, 0.05 * i, gap=0.05 * (12 - i)) for i in range(1, 13)])
+    config = load_config(SMOKE)
+    jobs = plan_jobs(config, board, board)
+    known: dict = {}
+    to_run, groups = group_jobs(config, jobs, known)
+    names = [j.name for j in to_run]
+    assert "top5" in names and "top5_full" not in names and len(to_run) == len(jobs) - 1
+    for job in to_run:  # what the Tune trials would attach
+        job.result = {"status": "done", "trial_key": f"key-{job.name}"}
+    _share_results(groups, known)
+    by_name = {j.name: j for j in jobs}
+    assert by_name["top5_full"].result == {"status": "done", "trial_key": "key-top5", "same_job_as": "top5"}
+    assert "same_job_as" not in by_name["top5"].result
+    # a later phase with the same identity (the first seed re-run) reuses the result instead of training again
+    again = FinalJob(
+        "top5@seed3407",
+        "seed",
+        by_name["top5"].members,
+        by_name["top5"].member_ids,
+        by_name["top5"].steps,
+        config.run.seed,
+        by_name["top5"].spec,
+    )
+    to_run2, groups2 = group_jobs(config, [again], known)
+    assert to_run2 == []
+    _share_results(groups2, known)
+    assert again.result["same_job_as"] == "top5" and again.result["trial_key"] == "key-top5"
+
+
+FLAKY_MEMBER = (
+    "def flaky_member(prompts, completions, **kwargs):\n"
+    "    if completions[0] == 'boom':\n"
+    "        raise ValueError('boom')\n"
+    "    if completions[0] == 'hang':\n"
+    "        while True:\n"
+    "            pass\n"
+    "    return [1.0 for _ in completions]\n"
+)
+
+
+def test_a_failing_ensemble_member_scores_zero_is_recorded_and_its_worker_restarts():
+    """The real sandbox: an exception and a timeout each score 0 for their batch, never end the job (even past
+    candidates.max_failed_calls), and the killed worker is started afresh for the next batch."""
+    from reward_search.candidates.candidate import RewardCandidate
+    from reward_search.candidates.settings import CandidatesConfig, SandboxConfig
+    from reward_search.training.member_rewards import ZeroOnFailureReward
+
+    config = CandidatesConfig(sandbox=SandboxConfig(call_timeout_s=1.0), max_failed_calls=1)
+    reward = ZeroOnFailureReward(RewardCandidate.from_source(FLAKY_MEMBER), config)
+    try:
+        assert reward(["q"], ["fine"]) == [1.0]
+        assert reward(["q", "q"], ["boom", "x"]) == [0.0, 0.0]
+        assert reward(["q"], ["hang"]) == [0.0]  # timed out: the worker was killed
+        assert reward(["q", "q"], ["fine", "again"]) == [1.0, 1.0]  # a fresh worker answers
+        assert reward._runner is not None and reward._runner.starts == 2
+        assert [f["call"] for f in reward.failures] == [2, 3]
+        assert "boom" in reward.failures[0]["error"] and reward.failures[1]["error"].startswith("timeout")
+        metrics = reward.metrics()
+        assert metrics["sandbox/flaky_member/zeroed_calls"] == 2.0 and metrics["sandbox/flaky_member/calls"] == 4.0
+    finally:
+        reward.close()
+
+
+def test_finalize_jobs_build_zero_on_failure_members():
+    from reward_search.candidates.rewards import SandboxedReward
+    from reward_search.training.member_rewards import ZeroOnFailureReward
+    from reward_search.training.screening import build_reward_funcs
+
+    board = ranked([entry(i, 1, 0.1 * i) for i in range(1, 4)])
+    config = load_config(SMOKE)
+    job = next(j for j in plan_jobs(config, board, board) if j.name == "top3")
+    funcs, _ = build_reward_funcs(job_config(config, job), job.spec)
+    members = [f for f in funcs if isinstance(f, SandboxedReward)]
+    assert len(members) == 3 and all(isinstance(f, ZeroOnFailureReward) for f in members)
+    screening, _ = build_reward_funcs(config, job.spec)  # a screening trial keeps crash-on-repeated-failure
+    assert not any(isinstance(f, ZeroOnFailureReward) for f in screening)

@@ -1,4 +1,4 @@
-"""Grading: extraction modes on hand-written edge cases, correctness, and the paper's F1."""
+"""Grading: extraction modes on hand-written edge cases, correctness (the reference's rule), and the paper's F1."""
 
 from __future__ import annotations
 
@@ -33,10 +33,29 @@ WELL = "<thinking>3 apples plus 15 apples</thinking>\n<solution>18</solution>"
         ("", None),
         ("<thinking>a</thinking>", None),
         ("<solution>no digits here</solution>", None),
+        # the reference strips the answer and counts one that is empty without its commas as nothing extracted
+        ("<thinking>x</thinking><solution>,</solution>", None),
+        ("<thinking>x</thinking><solution> 1 000 </solution>", "1 000"),
     ],
 )
 def test_strict(text, expected):
     assert extract_answer(text, "strict") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (WELL, "18"),
+        ("<thinking>x</thinking><solution>$18</solution>", "18"),
+        ("<thinking>x</thinking><solution>25%</solution>", "25"),
+        ("<thinking>x</thinking><solution>18.</solution>", "18"),
+        ("<thinking>x</thinking><solution>1,000.00</solution>", "1000"),
+        ("<thinking>x</thinking><solution>$</solution>", None),
+        ("The answer is 18.", None),
+    ],
+)
+def test_lenient_is_strict_extraction_with_the_projects_normalisation(text, expected):
+    assert extract_answer(text, "lenient") == expected
 
 
 @pytest.mark.parametrize(
@@ -85,7 +104,11 @@ def test_unknown_mode():
     ("prediction", "gold", "expected"),
     [
         ("18", "18", True),
-        ("$18", "18", True),
+        ("$18", "18", False),  # the reference removed whitespace and commas only
+        ("25%", "25", False),
+        ("1 000", "1000", False),
+        ("18.", "18", True),  # float("18.") is 18.0
+        (" 18 ", "18", True),
         ("18.0", "18", True),
         ("18.00", "18", True),
         ("1,000", "1000", True),
@@ -93,6 +116,7 @@ def test_unknown_mode():
         ("-10", "-10", True),
         ("10", "-10", False),
         ("18.0000001", "18", True),
+        ("18.000001", "18", False),  # the reference's tolerance is strict: |a - b| < 1e-6
         ("18.001", "18", False),
         ("17", "18", False),
         (None, "18", False),
@@ -103,6 +127,16 @@ def test_unknown_mode():
 )
 def test_is_correct(prediction, gold, expected):
     assert is_correct(prediction, gold) is expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "strict", "lenient"),
+    [("$18", False, True), ("18", True, True), ("18.", True, True), ("25%", False, False), ("17", False, False)],
+)
+def test_strict_is_the_reference_rule_and_lenient_keeps_the_projects(answer, strict, lenient):
+    text = f"<thinking>x</thinking><solution>{answer}</solution>"
+    assert grade(text, "18", "strict")["correct"] is strict
+    assert grade(text, "18", "lenient")["correct"] is lenient
 
 
 def test_normalize_number():
@@ -149,3 +183,49 @@ def test_paper_figures():
 def test_score_empty():
     m = score([])
     assert (m.n, m.accuracy, m.f1) == (0, 0.0, 0.0)
+
+
+AGREEMENT_CASES = [
+    ("<thinking>x</thinking><solution>18</solution>", "18"),
+    ("<thinking>x</thinking><solution>$18</solution>", "18"),
+    ("<thinking>x</thinking><solution>18.0</solution>", "18"),
+    ("<thinking>x</thinking><solution>18.</solution>", "18"),
+    ("<thinking>x</thinking><solution>1,000</solution>", "1000"),
+    ("<thinking>x</thinking><solution> 18 </solution>", "18"),
+    ("<thinking>x</thinking><solution>17</solution>", "18"),
+    ("<thinking>x</thinking><solution>25%</solution>", "25"),
+    ("<thinking>x</thinking><solution>,</solution>", "18"),
+    ("<thinking>x</thinking><solution>   </solution>", "18"),
+    ("<thinking>x<solution>is 42 then 7</solution>", "42"),
+    ("<solution>-10</solution>", "-10"),
+    ("The answer is 18.", "18"),
+    ("", "18"),
+]
+
+
+@pytest.mark.parametrize(("text", "gold"), AGREEMENT_CASES)
+def test_check_answer_agrees_with_strict_evaluation(text, gold):
+    """The base reward reads the answer evaluation grades: full marks only for a correct answer, a correct answer
+    always rewarded, and nothing extracted scores 0 -- except the reference's own quirk for a whitespace-only or
+    comma-only solution, which it penalised (-1.5) while evaluation sees no answer."""
+    from reward_search.task.base_rewards import check_answer
+
+    reward = check_answer(prompts=["q"], completions=[[{"role": "assistant", "content": text}]], answer=[gold])[0]
+    graded = grade(text, gold, "strict")
+    if reward == 3.0:
+        assert graded["correct"]
+    if graded["correct"]:
+        assert reward >= 1.0
+    if graded["extracted"] is None:
+        blank_solution = "<solution>" in text and text.split("<solution>")[1].split("</solution>")[0].strip(" ,") == ""
+        assert reward == (-1.5 if blank_solution else 0.0)
+    if not graded["correct"] and graded["extracted"] is not None:
+        assert reward < 3.0
+
+
+def test_dollar_answer_is_wrong_in_both_reward_and_evaluation():
+    from reward_search.task.base_rewards import check_answer
+
+    text = "<thinking>x</thinking><solution>$18</solution>"
+    assert check_answer(prompts=["q"], completions=[text], answer=["18"]) == [-1.5]
+    assert grade(text, "18", "strict") == {"extracted": "$18", "correct": False}

@@ -292,3 +292,101 @@ def test_answer_shape_split_by_correctness():
     assert shape.wrong.n == 2 and shape.wrong.mean_tokens == pytest.approx(1.5)
     assert shape.wrong.mean_step_lines == pytest.approx(0.5)  # "14" starts with a number
     assert shape.wrong.mean_lines == pytest.approx(0.5)  # the empty completion has no lines
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The paper's McNemar (analysis.mcnemar: paper), families, pairing by question ids, published figures
+
+
+def _reference_mcnemar(b: int, c: int) -> tuple[float, float]:
+    """The reference's formula, written out: continuity-corrected chi-square, p from chi2(1); p = 1 without b + c."""
+    import math
+
+    if b + c == 0:
+        return 0.0, 1.0
+    chi2 = (abs(b - c) - 1) ** 2 / (b + c)
+    return chi2, math.erfc(math.sqrt(chi2 / 2))
+
+
+@pytest.mark.parametrize(("both", "b", "c", "neither"), [(800, 40, 25, 454), (700, 3, 9, 607), (500, 0, 0, 819)])
+def test_paper_mode_is_the_reference_chi_square_for_every_pair(both, b, c, neither):
+    from reward_search.analysis.stats import mcnemar_counts
+
+    result = mcnemar_counts(both, b, c, neither, method="chi2")
+    statistic, p = _reference_mcnemar(b, c)
+    assert result.method == "chi2" and result.n == both + b + c + neither
+    assert result.statistic == pytest.approx(statistic) and result.p_value == pytest.approx(p)
+    if 0 < b + c < 25:  # the project's mode tests these few discordant pairs exactly instead
+        assert mcnemar_counts(both, b, c, neither).method == "exact"
+
+
+def test_paper_family_is_the_ensembles_with_bonferroni():
+    rng = np.random.default_rng(3)
+    names = ["top5", "top5_full", "top3", "top7", "top10", "diverse", "correctness"]
+    correctness = {name: rng.random(N) < 0.6 for name in names}
+    extra = {"baseline": rng.random(N) < 0.45, "random": rng.random(N) < 0.05}
+    summary = summarize_configurations(
+        {**correctness, **extra}, n_resamples=200, family=names, mcnemar="paper", exact_threshold=25
+    )
+    table = summary.mcnemar
+    assert len(table.comparisons) == 21 and table.mode == "paper" and table.correction == "bonferroni"
+    assert {r.test.method for r in table.comparisons} == {"chi2"}
+    assert not {"baseline", "random"} & {n for r in table.comparisons for n in (r.test.first, r.test.second)}
+    assert set(summary.names) == set(names) | set(extra)  # the CIs still cover every configuration
+    for row in table.comparisons:
+        assert row.p_bonferroni == pytest.approx(min(1.0, 21 * row.test.p_value))
+    full = summarize_configurations({**correctness, **extra}, n_resamples=200)
+    assert len(full.mcnemar.comparisons) == 36 and full.mcnemar.correction == "holm"
+    with pytest.raises(ValueError, match="unknown configurations"):
+        summarize_configurations(correctness, n_resamples=200, family=["top5", "nope"])
+
+
+def test_published_best_ensemble_beats_baseline_for_every_consistent_table():
+    """The paper gives 870/1319 (best ensemble) and F1 0.609 (baseline, 577/1319) but no discordant counts. Every
+    2x2 table with those margins has b - c = 293; the weakest case (most discordance) is still far below the
+    Bonferroni threshold of the paper's 21 pairs, in the reference's test and in the exact one."""
+    from reward_search.analysis.paper import PAPER
+    from reward_search.analysis.stats import mcnemar_counts
+
+    best, baseline = 870, round(accuracy_from_f1(PAPER.baseline_f1) * N)
+    assert baseline == 577 and f1_from_accuracy(best / N) == pytest.approx(PAPER.best_ensemble_f1, abs=5e-4)
+    c_max = min(N - best, baseline)  # only the baseline right: at most its correct answers, at most best's wrong ones
+    for c in (0, c_max // 2, c_max):
+        b = best - baseline + c
+        both = best - b
+        neither = N - both - b - c
+        assert min(both, neither) >= 0
+        for method in ("chi2", "auto"):
+            result = mcnemar_counts(both, b, c, neither, method=method)
+            assert result.p_value < 0.05 / 21 * 1e-10
+
+
+def test_f1_of_each_published_accuracy_and_counts_behind_each_f1():
+    from reward_search.analysis.paper import PAPER
+
+    assert f1_from_accuracy(PAPER.best_ensemble_accuracy) == pytest.approx(PAPER.best_ensemble_f1, abs=5e-4)
+    low, high = (f1_from_accuracy(a) for a in PAPER.best_ensemble_accuracy_ci)
+    assert (round(low, 3), round(high, 3)) == (0.777, 0.814)  # narrower than the published F1 CI [0.756, 0.832]
+    for f1 in (PAPER.baseline_f1, PAPER.random_control_f1, PAPER.best_ensemble_f1, PAPER.best_single_f1):
+        count = round(accuracy_from_f1(f1) * N)  # some whole number of the 1,319 questions gives each figure
+        assert paper_f1(vector(count)) == pytest.approx(f1, abs=5e-4)
+
+
+def test_records_pair_by_question_id_not_by_position():
+    import pandas as pd
+
+    from reward_search.analysis.vectors import align_by_ids
+
+    a = pd.DataFrame({"index": [0, 1, 2, 3], "correct": [True, False, True, False]})
+    b = pd.DataFrame({"index": [3, 2, 1, 0], "correct": [True, True, False, False]})  # another order
+    aligned = align_by_ids({"a": a, "b": b})
+    assert aligned["b"]["index"].tolist() == [0, 1, 2, 3]
+    assert aligned["b"]["correct"].tolist() == [False, False, True, True]
+    result = mcnemar_test(aligned["a"]["correct"], aligned["b"]["correct"])
+    assert (result.both, result.b, result.c, result.neither) == (1, 1, 1, 1)
+    with pytest.raises(ValueError, match="'a' and 'c' cover different questions"):
+        align_by_ids({"a": a, "c": pd.DataFrame({"index": [0, 1, 2, 9], "correct": [True] * 4})})
+    with pytest.raises(ValueError, match="repeat question ids"):
+        align_by_ids({"a": a, "d": pd.DataFrame({"index": [0, 0, 1, 2], "correct": [True] * 4})})
+    with pytest.raises(ValueError, match="no question-id column"):
+        align_by_ids({"a": a, "e": pd.DataFrame({"correct": [True] * 4})})

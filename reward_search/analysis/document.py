@@ -26,6 +26,7 @@ Cell = str | Link
 class Paragraph:
     text: str
     note: bool = False  # rendered as a highlighted note (missing data, caveats)
+    warning: bool = False  # rendered in red: a known flaw of the run's setting
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def _md_escape(text: str) -> str:
 
 def _md_block(block: Block) -> str:
     if isinstance(block, Paragraph):
+        if block.warning:
+            return f'> <span style="color:#b00020">**Known flaw:** {block.text}</span>'
         return f"> **Note:** {block.text}" if block.note else block.text
     if isinstance(block, Figure):
         return f"![{_md_escape(block.caption)}]({block.path})\n\n*{block.caption}*"
@@ -120,7 +123,7 @@ def _html_cell(cell: Cell) -> str:
 
 def _html_block(block: Block) -> str:
     if isinstance(block, Paragraph):
-        css = ' class="note"' if block.note else ""
+        css = ' class="warning"' if block.warning else ' class="note"' if block.note else ""
         return f"<p{css}>{html.escape(block.text)}</p>"
     if isinstance(block, Figure):
         src, caption = html.escape(block.path), html.escape(block.caption)

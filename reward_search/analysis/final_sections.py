@@ -16,6 +16,7 @@ from reward_search.analysis.document import Figure as FigureBlock
 from reward_search.analysis.document import Paragraph, Section, Table, fmt, fmt_ci
 from reward_search.analysis.rundata import FinalJobView, RunData
 from reward_search.analysis.stats import ConfigurationSummary, SeedStats, seed_statistics, summarize_configurations
+from reward_search.analysis.vectors import align_by_ids
 
 KIND_ORDER = {"top_k": 0, "diverse": 0, "correctness": 0, "baseline": 1, "random": 2, "seed": 3}
 
@@ -30,14 +31,41 @@ class FinalStats:
     notes: list[str] = field(default_factory=list)
 
 
-def _sorted_records(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("index").reset_index(drop=True) if "index" in frame else frame
+ENSEMBLE_KINDS = ("top_k", "diverse", "correctness")
+FAMILY_LABELS = {
+    "paper": "the ensemble recipes only (analysis.mcnemar: paper, the reference's family), continuity-corrected "
+    "chi-square for every pair, Bonferroni",
+    "exact": "every configuration: recipes, baseline and random control (analysis.mcnemar: exact), exact binomial "
+    "below {threshold} discordant pairs, Holm",
+}
+
+
+def mcnemar_family(jobs: list[FinalJobView], mode: str) -> tuple[list[str], list[str]]:
+    """The configurations McNemar compares under `mode`, and notes on the ones left out (duplicates, non-recipes).
+
+    A job reported under several labels (`same_job_as`) is tested once, under the label that ran.
+    """
+    family, notes = [], []
+    for job in jobs:
+        twin = job.result.get("same_job_as")
+        if twin:
+            notes.append(
+                f"{job.name} is the same job as {twin} (one training, reported under both labels): tested once"
+            )
+        elif mode == "paper" and job.kind not in ENSEMBLE_KINDS:
+            continue
+        else:
+            family.append(job.name)
+    return family, notes
 
 
 def final_stats(data: RunData, n_resamples: int, seed: int) -> FinalStats:
-    """Bootstrap CIs and McNemar over the done recipes, the baseline and the random control, on test records."""
+    """Bootstrap CIs and McNemar over the done recipes, the baseline and the random control, on test records.
+
+    Records are paired by question id; configurations that cover different questions get no paired statistics.
+    """
     notes: list[str] = []
-    jobs, records = [], {}
+    jobs, frames = [], {}
     for job in data.jobs:
         if job.kind == "seed":
             continue
@@ -49,14 +77,19 @@ def final_stats(data: RunData, n_resamples: int, seed: int) -> FinalStats:
             notes.append(f"{job.name}: no test records (trials/{job.result.get('trial_key')}/test.parquet)")
             continue
         jobs.append(job)
-        records[job.name] = _sorted_records(frame)
-    sizes = {len(f) for f in records.values()}
-    if len(sizes) > 1:
-        notes.append(f"test record counts differ ({sorted(sizes)}): no paired statistics")
-        return FinalStats(jobs, records, None, notes)
-    if not records:
-        return FinalStats(jobs, records, None, notes)
+        frames[job.name] = frame
+    if not frames:
+        return FinalStats(jobs, frames, None, notes)
+    try:
+        records = align_by_ids(frames)
+    except ValueError as exc:
+        notes.append(f"no paired statistics: {exc}")
+        return FinalStats(jobs, frames, None, notes)
+    mode = data.mcnemar_mode
+    family, family_notes = mcnemar_family(jobs, mode)
+    notes += family_notes
     best = (data.finalize or {}).get("best_recipe")
+    analysis = data.config.analysis if data.config is not None else None
     summary = summarize_configurations(
         {n: f["correct"].to_numpy(dtype=bool) for n, f in records.items()},
         {n: f["extracted"].notna().to_numpy() for n, f in records.items()}
@@ -65,6 +98,10 @@ def final_stats(data: RunData, n_resamples: int, seed: int) -> FinalStats:
         reference=best if best in records else None,
         n_resamples=n_resamples,
         seed=seed,
+        family=family or list(records)[:1],
+        mcnemar=mode,
+        alpha=analysis.alpha if analysis is not None else 0.05,
+        exact_threshold=analysis.exact_threshold if analysis is not None else 25,
     )
     return FinalStats(jobs, records, summary, notes)
 
@@ -142,7 +179,11 @@ def mcnemar_section(stats: FinalStats, report_dir: Path) -> Section:
     if stats.summary is None or len(stats.summary.names) < 2:
         section.add(Paragraph("Fewer than two configurations with test records: no pairwise tests.", note=True))
         return section
-    table, names = stats.summary.mcnemar, list(stats.summary.names)
+    table = stats.summary.mcnemar
+    names = list(dict.fromkeys(name for row in table.comparisons for name in (row.test.first, row.test.second)))
+    if len(names) < 2:
+        section.add(Paragraph("Fewer than two configurations in the McNemar family: no pairwise tests.", note=True))
+        return section
     figures.pvalue_heatmap(
         names,
         table.p_matrix(names, "raw"),
@@ -169,11 +210,12 @@ def mcnemar_section(stats: FinalStats, report_dir: Path) -> Section:
             )
         )
     m = len(table.comparisons)
+    family = FAMILY_LABELS[table.mode].format(threshold=table.exact_threshold)
     section.add(
         Paragraph(
-            f"McNemar's test on per-question test correctness for each of the {m} pairs (exact binomial when "
-            f"b + c < {table.exact_threshold}, else chi-square with continuity correction). The family of all "
-            f"pairs is corrected with Holm and Bonferroni at α = {table.alpha} (Bonferroni threshold "
+            f"McNemar's test on per-question test correctness, paired by question id, for each of the {m} pairs of "
+            f"{len(names)} configurations. Family: {family}; the primary correction is {table.correction.title()}, "
+            f"and both Holm and Bonferroni are shown at α = {table.alpha} (Bonferroni threshold "
             f"α/m = {table.alpha / max(m, 1):.4g}). b: only the first right; c: only the second right."
         ),
         FigureBlock("figures/mcnemar.png", "Raw McNemar p-values; H/B mark pairs rejected after Holm/Bonferroni"),

@@ -1,4 +1,9 @@
-"""McNemar's test for every pair of configurations on the same questions, with family-wise corrections."""
+"""McNemar's test for every pair of configurations on the same questions, with family-wise corrections.
+
+Two modes (`analysis.mcnemar`): `exact` (this project) uses the exact binomial test below `exact_threshold`
+discordant pairs and Holm as the primary correction; `paper` (the reference) uses the continuity-corrected
+chi-square for every pair (p = 1 without discordant pairs) and Bonferroni. Both corrections are always computed.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +58,9 @@ class PairwiseComparison:
     reject_holm: bool
 
 
+MCNEMAR_MODES: dict[str, str] = {"exact": "holm", "paper": "bonferroni"}  # mode -> primary correction
+
+
 @dataclass(frozen=True)
 class McNemarTable:
     """Every pair of configurations tested, corrected as one family."""
@@ -60,6 +68,12 @@ class McNemarTable:
     alpha: float
     exact_threshold: int
     comparisons: tuple[PairwiseComparison, ...]
+    mode: str = "exact"
+
+    @property
+    def correction(self) -> str:
+        """The primary correction of the mode ("holm" or "bonferroni")."""
+        return MCNEMAR_MODES[self.mode]
 
     def p_matrix(self, names: Sequence[str], kind: str = "holm") -> np.ndarray:
         """Symmetric matrix of p-values ("raw", "bonferroni" or "holm"), NaN on the diagonal (for heatmaps)."""
@@ -77,23 +91,29 @@ class McNemarTable:
         return dataclasses.asdict(self)
 
 
-def mcnemar_test(
-    first: ArrayLike, second: ArrayLike, *, names: tuple[str, str] = ("first", "second"), exact_threshold: int = 25
+def mcnemar_counts(
+    both: int,
+    b: int,
+    c: int,
+    neither: int,
+    *,
+    names: tuple[str, str] = ("first", "second"),
+    method: str = "auto",
+    exact_threshold: int = 25,
 ) -> McNemarResult:
-    """McNemar on paired correctness: exact binomial when b + c < `exact_threshold`, else chi-square (corrected)."""
-    a, b_vec = bool_vector(first), bool_vector(second)
-    if a.size != b_vec.size:
-        raise ValueError(f"paired vectors differ in length: {a.size} vs {b_vec.size}")
-    both = int(np.count_nonzero(a & b_vec))
-    b = int(np.count_nonzero(a & ~b_vec))
-    c = int(np.count_nonzero(~a & b_vec))
-    neither = a.size - both - b - c
-    exact = b + c < exact_threshold or b + c == 0  # chi-square is undefined without discordant pairs
+    """McNemar from the 2x2 counts. method "auto": exact binomial when b + c < `exact_threshold`, else chi-square
+    with continuity correction; "chi2": always the corrected chi-square, p = 1 when b + c = 0 (the reference)."""
+    if method not in ("auto", "chi2"):
+        raise ValueError(f"method must be 'auto' or 'chi2', got {method!r}")
+    n = both + b + c + neither
+    if method == "chi2" and b + c == 0:
+        return McNemarResult(names[0], names[1], n, both, b, c, neither, 0.0, 1.0, "chi2")
+    exact = method == "auto" and (b + c < exact_threshold or b + c == 0)  # chi-square undefined without discordance
     result = mcnemar([[both, b], [c, neither]], exact=exact, correction=True)
     return McNemarResult(
         first=names[0],
         second=names[1],
-        n=a.size,
+        n=n,
         both=both,
         b=b,
         c=c,
@@ -102,6 +122,25 @@ def mcnemar_test(
         p_value=float(result.pvalue),
         method="exact" if exact else "chi2",
     )
+
+
+def mcnemar_test(
+    first: ArrayLike,
+    second: ArrayLike,
+    *,
+    names: tuple[str, str] = ("first", "second"),
+    exact_threshold: int = 25,
+    method: str = "auto",
+) -> McNemarResult:
+    """McNemar on paired correctness vectors (see `mcnemar_counts` for the methods)."""
+    a, b_vec = bool_vector(first), bool_vector(second)
+    if a.size != b_vec.size:
+        raise ValueError(f"paired vectors differ in length: {a.size} vs {b_vec.size}")
+    both = int(np.count_nonzero(a & b_vec))
+    b = int(np.count_nonzero(a & ~b_vec))
+    c = int(np.count_nonzero(~a & b_vec))
+    neither = a.size - both - b - c
+    return mcnemar_counts(both, b, c, neither, names=names, method=method, exact_threshold=exact_threshold)
 
 
 def adjust_pvalues(pvalues: Sequence[float], method: str, alpha: float = 0.05) -> Correction:
@@ -113,12 +152,15 @@ def adjust_pvalues(pvalues: Sequence[float], method: str, alpha: float = 0.05) -
 
 
 def pairwise_mcnemar(
-    correctness: Mapping[str, ArrayLike], *, alpha: float = 0.05, exact_threshold: int = 25
+    correctness: Mapping[str, ArrayLike], *, alpha: float = 0.05, exact_threshold: int = 25, mode: str = "exact"
 ) -> McNemarTable:
     """McNemar for every pair of configurations, with Bonferroni and Holm over the whole family of pairs."""
+    if mode not in MCNEMAR_MODES:
+        raise ValueError(f"mode must be one of {sorted(MCNEMAR_MODES)}, got {mode!r}")
     names, matrix = bool_matrix(correctness)
+    method = "chi2" if mode == "paper" else "auto"
     tests = [
-        mcnemar_test(matrix[i], matrix[j], names=(names[i], names[j]), exact_threshold=exact_threshold)
+        mcnemar_test(matrix[i], matrix[j], names=(names[i], names[j]), exact_threshold=exact_threshold, method=method)
         for i, j in combinations(range(len(names)), 2)
     ]
     pvalues = [t.p_value for t in tests]
@@ -127,4 +169,4 @@ def pairwise_mcnemar(
         PairwiseComparison(t, bonferroni.p_adjusted[i], bonferroni.reject[i], holm.p_adjusted[i], holm.reject[i])
         for i, t in enumerate(tests)
     )
-    return McNemarTable(alpha=alpha, exact_threshold=exact_threshold, comparisons=rows)
+    return McNemarTable(alpha=alpha, exact_threshold=exact_threshold, comparisons=rows, mode=mode)

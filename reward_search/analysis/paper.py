@@ -15,6 +15,7 @@ from reward_search.analysis.final_sections import FinalStats, seed_values
 from reward_search.analysis.rundata import RunData
 from reward_search.analysis.search_sections import split_label
 from reward_search.analysis.stats import f1_from_accuracy
+from reward_search.search.records import LeaderboardEntry
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,23 @@ def ci_consistency_note(paper: PaperFigures = PAPER) -> str:
     )
 
 
-def _round_mean_f1(data: RunData) -> tuple[int, float, int, float] | None:
+FAILED_AT_ZERO = ("failed", "crashed", "stopped")
+
+
+def round_f1s(entries: list[LeaderboardEntry]) -> dict[int, list[float]]:
+    """Each round's trial F1s the way the paper averaged them: screened trials with their F1, and trials that
+    failed, crashed or were stopped at F1 = 0 (rejected candidates never trained and are not counted)."""
     by_round: dict[int, list[float]] = {}
-    for entry in data.ranked():
-        if entry.f1 is not None:
+    for entry in entries:
+        if entry.status == "done" and entry.f1 is not None:
             by_round.setdefault(entry.round, []).append(float(entry.f1))
+        elif entry.status in FAILED_AT_ZERO:
+            by_round.setdefault(entry.round, []).append(0.0)
+    return by_round
+
+
+def _round_mean_f1(data: RunData) -> tuple[int, float, int, float] | None:
+    by_round = round_f1s(data.entries)
     if not by_round:
         return None
     first, last = min(by_round), max(by_round)
@@ -67,7 +80,7 @@ def paper_section(data: RunData, stats: FinalStats, paper: PaperFigures = PAPER)
     ours = "—" if rounds is None else f"{fmt(rounds[1])} → {fmt(rounds[3])} (rounds {rounds[0]} → {rounds[2]})"
     rows.append(
         (
-            "mean F1 of screened rewards, first → last round",
+            "mean F1 of trials (failed at 0), first → last round",
             f"{paper.mean_f1_first_round:.3f} → {paper.mean_f1_last_round:.3f} (rounds 1 → 5)",
             paper.split,
             ours,

@@ -15,6 +15,7 @@ from string import Template
 from reward_search import io
 from reward_search.analysis import audit_sections, final_sections, search_sections
 from reward_search.analysis.document import Paragraph, Section, Table, fmt, render_html, render_markdown
+from reward_search.analysis.fidelity import fidelity_section
 from reward_search.analysis.paper import paper_section
 from reward_search.analysis.rundata import RunData, load_run
 from reward_search.analysis.stats import DEFAULT_RESAMPLES
@@ -59,6 +60,7 @@ def build_sections(data: RunData, out: Path, n_resamples: int, seed: int) -> lis
     audited = audit_sections.audited(data)
     sections = [
         overview_section(data),
+        fidelity_section(data.config),
         paper_section(data, stats),
         search_sections.round_section(data, out),
         search_sections.progress_section(data, out),

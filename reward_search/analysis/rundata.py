@@ -102,8 +102,23 @@ class RunData:
         return pd.read_parquet(path)
 
     def job_records(self, job: FinalJobView, split: str = "test") -> pd.DataFrame | None:
-        """A finalize job's per-question records on `split` ("test" or "selection")."""
-        return self.trial_table(job.result.get("trial_key"), split, job.result.get("trial_dir"))
+        """A finalize job's per-question records on `split` ("test" or "selection").
+
+        A run that ranks on test evaluates test once, as its selection split: its test records are `selection`.
+        """
+        key, recorded = job.result.get("trial_key"), job.result.get("trial_dir")
+        frame = self.trial_table(key, split, recorded)
+        selected_on = job.result.get("selection_split") or self.selection_split
+        if frame is None and split == "test" and selected_on == "test":
+            frame = self.trial_table(key, "selection", recorded)
+        return frame
+
+    @property
+    def mcnemar_mode(self) -> str:
+        """The McNemar family and method the run's config names (`analysis.mcnemar`)."""
+        if self.finalize and self.finalize.get("mcnemar"):
+            return str(self.finalize["mcnemar"])
+        return self.config.analysis.mcnemar if self.config is not None else "exact"
 
 
 def _read_json(path: Path, missing: list[str]) -> dict[str, Any]:

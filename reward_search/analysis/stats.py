@@ -33,6 +33,7 @@ from reward_search.analysis.mcnemar import (
     McNemarTable,
     PairwiseComparison,
     adjust_pvalues,
+    mcnemar_counts,
     mcnemar_test,
     pairwise_mcnemar,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "adjust_pvalues",
     "bootstrap_metrics",
     "f1_from_accuracy",
+    "mcnemar_counts",
     "mcnemar_test",
     "paired_difference",
     "pairwise_mcnemar",
@@ -132,12 +134,15 @@ def summarize_configurations(
     alpha: float = 0.05,
     exact_threshold: int = 25,
     batch: int | None = DEFAULT_BATCH,
+    family: Sequence[str] | None = None,
+    mcnemar: str = "exact",
 ) -> ConfigurationSummary:
     """Per-configuration accuracy/F1 CIs, paired differences against `reference`, and the McNemar table.
 
     `correctness` maps each configuration to its per-question correctness on the same questions; `extracted`
     (optional, same keys) says whether an answer was extracted, for the paper's F1 (absent: correct answers only).
-    `reference` defaults to the configuration with the highest accuracy (the first one on ties).
+    `reference` defaults to the configuration with the highest accuracy (the first one on ties). `family` names the
+    configurations McNemar compares (default: all); `mcnemar` is its mode ("exact" or "paper", see `mcnemar`).
     """
     names, correct = bool_matrix(correctness)
     if extracted is None:
@@ -164,7 +169,14 @@ def summarize_configurations(
     differences = tuple(
         PairedDifference(names[i], ref, n, cis[2 * k + j], cis[2 * k + p + j]) for j, (i, _) in enumerate(pairs)
     )
-    table = pairwise_mcnemar(dict(zip(names, correct, strict=True)), alpha=alpha, exact_threshold=exact_threshold)
+    members = list(names) if family is None else list(family)
+    unknown = sorted(set(members) - set(names))
+    if unknown:
+        raise ValueError(f"McNemar family names unknown configurations: {unknown}")
+    rows = dict(zip(names, correct, strict=True))
+    table = pairwise_mcnemar(
+        {name: rows[name] for name in members}, alpha=alpha, exact_threshold=exact_threshold, mode=mcnemar
+    )
     return ConfigurationSummary(
         names=tuple(names),
         n=n,

@@ -86,6 +86,7 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
             )
         return
     from reward_search.task.gsm8k import load_splits
+    from reward_search.training.models import CHAT_TEMPLATE_DATE
 
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = load_splits(config.data)
@@ -96,6 +97,7 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "versions": _versions(),
             "seed": config.run.seed,
+            "chat_template_date": CHAT_TEMPLATE_DATE,  # pinned in every chat template that prints a date
             "data": to_plain(splits.manifest),
         },
     )

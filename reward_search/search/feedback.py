@@ -191,3 +191,27 @@ def _assemble(blocks: Sequence[_Block], total: int) -> str:
     if dropped:
         sections.append(f"({dropped} lower-priority feedback items omitted to fit the length budget.)")
     return "\n\n".join(sections)
+
+
+# --- the paper's feedback ----------------------------------------------------------------------------------------
+
+PAPER_FEEDBACK_HEADING = "Previously generated rewards (do not duplicate names or semantics):"
+
+
+def paper_feedback_lines(feedback: Feedback) -> list[str]:
+    """Every earlier trial as the reference listed it: ``- name: round=R, F1=x, acc=y``, best F1 (then accuracy)
+    first, trials that failed, crashed or were stopped at F1 = 0; no code, no curves, no rejected candidates."""
+    trials = []
+    for entry in feedback.entries:  # (round, name, id) order; the sort below is stable
+        if entry.status == "done" and entry.accuracy is not None:
+            trials.append((entry, entry.f1 or 0.0, entry.accuracy))
+        elif entry.status in FAILED_STATUSES:
+            trials.append((entry, 0.0, 0.0))
+    trials.sort(key=lambda item: (item[1], item[2]), reverse=True)
+    return [f"- {e.name}: round={e.round}, F1={f1:.3f}, acc={acc:.3f}" for e, f1, acc in trials]
+
+
+def render_paper_feedback(feedback: Feedback) -> str:
+    """The reference's prior-rewards section (with its trailing blank line), or "" before any trial has run."""
+    lines = paper_feedback_lines(feedback)
+    return f"{PAPER_FEEDBACK_HEADING}\n" + "\n".join(lines) + "\n\n" if lines else ""

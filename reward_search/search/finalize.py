@@ -3,11 +3,19 @@
 Every job is a declared, seeded screening trial run through the same Tune machinery (so it is cached by its trial
 key and resumes like any trial). Recipes are ranked on the dev split; every job is also evaluated once on the full
 test split, which the search itself never touched. The outcome is `finalize.json` in the run directory.
+
+A job's identity (`job_identity`) is everything that makes it train differently: its rewards, the training config
+with its steps and seed, the model and the data; never its label. Jobs with one identity (say `top5` and
+`top5_full` when `finalize.steps` equals `training.steps`, or the first seed re-run and the best recipe) train once
+and the result is reported under each label, with `same_job_as` naming the job that ran. An ensemble member whose
+sandboxed call fails scores 0 for that batch and the failure is recorded (`training.member_failure: zero`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import random
 import sys
 import time
@@ -18,7 +26,7 @@ from typing import Any
 
 from reward_search import io
 from reward_search.candidates.candidate import Origin, RewardCandidate
-from reward_search.config import ExperimentConfig, RecipeConfig
+from reward_search.config import ExperimentConfig, RecipeConfig, to_plain
 from reward_search.search.records import LeaderboardEntry, rank_entries
 from reward_search.training.spec import RewardSpec
 
@@ -157,9 +165,46 @@ def seed_jobs(config: ExperimentConfig, best: FinalJob) -> list[FinalJob]:
 
 
 def job_config(config: ExperimentConfig, job: FinalJob) -> ExperimentConfig:
-    """The experiment config a job trains with: its steps and seed, and a test evaluation at the end."""
-    training = dataclasses.replace(config.training, steps=job.steps, eval_test=True)
+    """The experiment config a job trains with: its steps and seed, a test evaluation at the end, and members
+    whose failed calls score 0 instead of ending the job."""
+    training = dataclasses.replace(config.training, steps=job.steps, eval_test=True, member_failure="zero")
     return dataclasses.replace(config, training=training, run=dataclasses.replace(config.run, seed=job.seed))
+
+
+def job_identity(config: ExperimentConfig, job: FinalJob) -> str:
+    """A hash of everything that makes a job train differently (rewards, training, seed, model, data), not its label."""
+    resolved = job_config(config, job)
+    payload = {
+        "rewards": job.spec.describe(),
+        "training": to_plain(resolved.training),
+        "seed": resolved.run.seed,
+        "model": to_plain(resolved.model),
+        "data": to_plain(resolved.data),
+        "eval": to_plain(resolved.eval),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def group_jobs(
+    config: ExperimentConfig, jobs: Sequence[FinalJob], known: dict[str, FinalJob] | None = None
+) -> tuple[list[FinalJob], dict[str, list[FinalJob]]]:
+    """The jobs that must run (one per identity not in `known`) and every job grouped under its identity."""
+    groups: dict[str, list[FinalJob]] = {}
+    for job in jobs:
+        groups.setdefault(job_identity(config, job), []).append(job)
+    known = known or {}
+    return [group[0] for identity, group in groups.items() if identity not in known], groups
+
+
+def _share_results(groups: dict[str, list[FinalJob]], known: dict[str, FinalJob]) -> None:
+    """Copy each identity's result to every other label of it, naming the job that ran."""
+    for identity, group in groups.items():
+        ran = known.get(identity, group[0])
+        for job in group:
+            if job is not ran:
+                job.result = {**ran.result, "same_job_as": ran.name}
+        known.setdefault(identity, ran)
 
 
 def _finalize_trainable(params: dict[str, Any]) -> None:
@@ -175,11 +220,31 @@ def run_jobs(
     phase: str,
     trainable: Callable[[dict[str, Any]], None] | None = None,
     verbose: bool = True,
+    known: dict[str, FinalJob] | None = None,
 ) -> None:
-    """Run jobs as Tune trials (cached by trial key) and attach each final report to its job."""
+    """Run jobs as Tune trials (cached by trial key), one trial per identity; attach the final report to every job.
+
+    `known` maps identities already run (an earlier phase) to their job; it gains this phase's jobs.
+    """
+    known = {} if known is None else known
+    to_run, groups = group_jobs(config, jobs, known)
+    _run_trials(config, run_dir, to_run, phase, trainable, verbose)
+    _share_results(groups, known)
+
+
+def _run_trials(
+    config: ExperimentConfig,
+    run_dir: Path,
+    jobs: Sequence[FinalJob],
+    phase: str,
+    trainable: Callable[[dict[str, Any]], None] | None,
+    verbose: bool,
+) -> None:
     from ray import tune
 
     from reward_search.search.progress import SearchProgress
+    from reward_search.training.placement import tune_resources
+    from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config
     from reward_search.training.trainable import trial_params
 
     if not jobs:
@@ -192,7 +257,7 @@ def run_jobs(
     def name(trial: Any) -> str:
         return f"{phase}-{trial.config['job']['job_name']}-{trial.trial_id[-5:]}"
 
-    resources = {"cpu": config.search.cpus_per_trial, "gpu": config.search.gpus_per_trial}
+    resources = tune_resources(config.search)  # the same placement as screening trials
     runner = trainable or _finalize_trainable
     tuner = tune.Tuner(
         tune.with_resources(runner, resources),
@@ -206,8 +271,12 @@ def run_jobs(
             storage_path=str(run_dir / "tune"),
             name=f"finalize-{phase}-{int(time.time())}",
             failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
+            checkpoint_config=checkpoint_config(config.run),
             verbose=0,
-            callbacks=[SearchProgress(None, verbose=verbose)],
+            callbacks=[
+                SearchProgress(None, verbose=verbose),
+                DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial),
+            ],
         ),
     )
     grid = tuner.fit()
@@ -219,6 +288,7 @@ def run_jobs(
             job.result = {"status": "failed", "error": str(result.error or "no final report")}
         else:
             job.result = {k: report.get(k) for k in _RESULT_KEYS}
+            job.result["member_failures"] = _member_failures(report.get("candidate_failures_json"))
         if verbose:
             accuracy = job.result.get("selection_accuracy")
             test = job.result.get("test_accuracy")
@@ -238,6 +308,8 @@ _RESULT_KEYS = (
     "selection_f1",
     "selection_correct",
     "selection_n",
+    "selection_gold_logprob",
+    "test_gold_logprob",
     "test_accuracy",
     "test_f1",
     "test_correct",
@@ -245,6 +317,20 @@ _RESULT_KEYS = (
     "train_seconds",
     "cached",
 )
+
+
+def _member_failures(text: Any) -> dict[str, int]:
+    """Failed (zeroed) calls per ensemble member, from the trial's sandbox counters; members without any omitted."""
+    try:
+        counters = json.loads(text) if isinstance(text, str) else {}
+    except json.JSONDecodeError:
+        return {}
+    suffix = "/zeroed_calls"
+    return {
+        key.removeprefix("sandbox/").removesuffix(suffix): int(value)
+        for key, value in counters.items()
+        if key.endswith(suffix) and value
+    }
 
 
 def _fmt(value: Any) -> str:
@@ -271,15 +357,17 @@ def finalize_run(
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Plan and run every finalize job, then write `finalize.json`; Ray must already be initialised."""
-    ranked = rank_entries(entries)
+    ranked = rank_entries(entries, config.selection.metric)
     validated = [e for e in entries if e.status not in ("rejected", "proposed")]
     jobs = plan_jobs(config, ranked, validated)
-    run_jobs(config, run_dir, jobs, "recipes", trainable, verbose)
+    known: dict[str, FinalJob] = {}
+    run_jobs(config, run_dir, jobs, "recipes", trainable, verbose, known)
     best = best_job(jobs)
     seeds = seed_jobs(config, best) if best is not None else []
-    run_jobs(config, run_dir, seeds, "seeds", trainable, verbose)
+    run_jobs(config, run_dir, seeds, "seeds", trainable, verbose, known)
     outcome = {
         "selection_split": config.training.selection_split,
+        "mcnemar": config.analysis.mcnemar,
         "best_recipe": best.name if best else None,
         "jobs": [job.to_dict() for job in [*jobs, *seeds]],
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reward_search.task.grading import STRICT_FORMAT, TAGS, completion_text, extract_answer
+from reward_search.task.grading import STRICT_FORMAT, TAGS, completion_text, solution_text
 
 RewardFunc = Callable[..., list[float]]
 
@@ -30,13 +30,15 @@ def match_format_approximately(prompts: Sequence[Any], completions: Sequence[Any
 
 
 def _answer_score(guess: str | None, gold: str) -> float:
+    """The reference's scoring of the raw solution text: whitespace at the ends and commas removed, nothing else."""
     if guess is None:
         return 0.0
-    if guess.replace(",", "").strip() == gold.replace(",", "").strip():
+    guess_clean, gold_clean = guess.strip().replace(",", ""), gold.strip().replace(",", "")
+    if guess_clean == gold_clean:
         return 3.0
     try:
-        ratio = float(guess.replace(",", "").strip()) / float(gold.replace(",", "").strip())
-    except (ValueError, ZeroDivisionError):
+        ratio = float(guess_clean) / float(gold_clean)
+    except (ValueError, ZeroDivisionError):  # as in the reference: `$18`, an empty answer or a gold of 0
         return -1.5
     if 0.9 <= ratio <= 1.1:
         return 1.0
@@ -48,13 +50,15 @@ def _answer_score(guess: str | None, gold: str) -> float:
 def check_answer(
     prompts: Sequence[Any], completions: Sequence[Any], answer: Sequence[str], **kwargs: Any
 ) -> list[float]:
-    """Strict extraction against the gold: exact (commas stripped) +3.0; within ±10% +1.0; ±20% +0.5; else -1.5.
+    """The reference's solution text against the gold: equal once stripped and without commas +3.0; within ±10%
+    +1.0; ±20% +0.5; else (or not a number) -1.5. Nothing extracted scores 0.
 
-    Nothing extracted scores 0.
+    It reads the same text as strict evaluation (`grading.solution_text`): full marks imply a correct answer, a
+    correct answer scores at least +1.0 (except a gold of 0 written as 0.0: ratio undefined, -1.5, as in the
+    reference), and nothing extracted scores 0 in both.
     """
     return [
-        _answer_score(extract_answer(completion_text(c), "strict"), str(gold))
-        for c, gold in zip(completions, answer, strict=True)
+        _answer_score(solution_text(completion_text(c)), str(gold)) for c, gold in zip(completions, answer, strict=True)
     ]
 
 

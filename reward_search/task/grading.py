@@ -5,9 +5,13 @@ deterministic and documented by their tests.
 
 Extraction modes:
 
-* ``strict`` -- the paper's: the whole-format regex ``<thinking>...</thinking> ... <solution>X</solution>``
-  (multi-line, as in the paper's code); when it does not match, the first run of digits, ``.`` and ``,`` after
-  ``<solution>``.
+* ``strict`` -- the reference code's rule exactly: the whole-format regex
+  ``<thinking>...</thinking> ... <solution>X</solution>`` (multi-line), else the first run of digits, ``.`` and
+  ``,`` after ``<solution>``; the answer is stripped, and an answer that is empty once its commas are removed
+  counts as nothing extracted. Correctness (`is_correct`) compares after removing whitespace at the ends and
+  commas only: equal text, or floats closer than 1e-6. So ``$18`` is wrong, as it was in the paper.
+* ``lenient`` -- the project's earlier rule: strict extraction, then ``$``, ``%``, spaces, commas and a trailing
+  ``.`` are dropped before the same comparison (so ``$18`` counts as 18).
 * ``flexible`` -- the last number inside the last solution block, else the last number anywhere in the text;
   keeps a leading minus sign and ignores ``$``, ``%`` and thousands separators.
 * ``math-verify`` -- the ``math-verify`` package's parser, with its signal-based timeouts switched off so that it
@@ -28,7 +32,7 @@ SOLUTION_START = "<solution>"
 SOLUTION_END = "</solution>"
 TAGS: tuple[str, ...] = (THINK_START, THINK_END, SOLUTION_START, SOLUTION_END)
 
-EXTRACTION_MODES: tuple[str, ...] = ("strict", "flexible", "math-verify")
+EXTRACTION_MODES: tuple[str, ...] = ("strict", "lenient", "flexible", "math-verify")
 
 # The paper's whole-format regex: optional leading whitespace, a thinking block, anything, then a solution block
 # and optional trailing whitespace. MULTILINE makes ^ and $ match at line boundaries, as in the paper's code.
@@ -69,15 +73,33 @@ def _strip_number(text: str) -> str:
     return text.replace("$", "").replace("%", "").replace(",", "").replace(" ", "").strip()
 
 
+def _reference_normal(text: str) -> str:
+    """The reference code's normal form of an answer: ends stripped, commas removed (nothing else)."""
+    return text.strip().replace(",", "")
+
+
+def solution_text(text: str) -> str | None:
+    """The raw text the reference takes as the answer (unstripped; None when neither pattern matches).
+
+    `check_answer` scores this text as the reference did; evaluation strips it and drops empty answers.
+    """
+    found = STRICT_FORMAT.search(text) or _STRICT_FALLBACK.search(text)
+    return None if found is None else found.group(1)
+
+
 def _extract_strict(text: str) -> str | None:
-    match = STRICT_FORMAT.search(text)
-    if match is not None:
-        answer = match.group(1).strip()
-        return answer or None
-    fallback = _STRICT_FALLBACK.search(text)
-    if fallback is not None:
-        return fallback.group(1)
-    return None
+    raw = solution_text(text)
+    if raw is None:
+        return None
+    answer = raw.strip()
+    return answer if _reference_normal(answer) else None
+
+
+def _extract_lenient(text: str) -> str | None:
+    answer = _extract_strict(text)
+    if answer is None:
+        return None
+    return normalize_number(answer) or None
 
 
 def _last_number(text: str) -> str | None:
@@ -119,7 +141,12 @@ def _extract_math_verify(text: str) -> str | None:
     return repr(number)
 
 
-_EXTRACTORS = {"strict": _extract_strict, "flexible": _extract_flexible, "math-verify": _extract_math_verify}
+_EXTRACTORS = {
+    "strict": _extract_strict,
+    "lenient": _extract_lenient,
+    "flexible": _extract_flexible,
+    "math-verify": _extract_math_verify,
+}
 
 
 def extract_answer(text: str, mode: str = "strict") -> str | None:
@@ -151,13 +178,19 @@ def to_float(text: str | None) -> float | None:
 
 
 def is_correct(prediction: str | None, gold: str, tolerance: float = 1e-6) -> bool:
-    """Whether a prediction equals the gold answer: numerically within `tolerance`, else as normalised text."""
+    """The reference's comparison: after stripping the ends and removing commas, equal text or floats closer than
+    `tolerance`. Nothing else is normalised (``$18`` is not 18); the lenient mode normalises at extraction."""
     if prediction is None:
         return False
-    pred_value, gold_value = to_float(prediction), to_float(gold)
-    if pred_value is not None and gold_value is not None:
-        return abs(pred_value - gold_value) <= tolerance
-    return normalize_number(prediction) == normalize_number(gold) != ""
+    pred, expected = _reference_normal(prediction), _reference_normal(str(gold))
+    if not pred or not expected:
+        return False
+    if pred == expected:
+        return True
+    try:
+        return abs(float(pred) - float(expected)) < tolerance
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

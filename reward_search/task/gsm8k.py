@@ -212,16 +212,24 @@ class GSM8KTask(Task):
         return Splits(train=pool, dev=dev, test=raw["test"], manifest=manifest)
 
     def messages(self, question: str) -> list[dict[str, str]]:
-        return [{"role": "system", "content": system_prompt()}, {"role": "user", "content": question}]
+        return [
+            {"role": "system", "content": system_prompt(self.config.system_prompt)},
+            {"role": "user", "content": question},
+        ]
 
     def grade(self, completion: Any, gold: str, mode: str = "strict") -> dict[str, Any]:
         answer = extract_answer(completion_text(completion), mode)
         return {"extracted": answer, "correct": is_correct(answer, gold)}
 
 
-def system_prompt() -> str:
-    """The paper's instruction (thinking block, then the number alone in a solution block), from its template file."""
-    return resources.files("reward_search.task").joinpath("prompts/system.txt").read_text(encoding="utf-8").strip()
+SYSTEM_PROMPT_FILES = {"project": "prompts/system.txt", "paper": "prompts/system_paper.txt"}
+
+
+def system_prompt(kind: str = "project") -> str:
+    """The instruction (thinking block, then the number alone in a solution block) from its template file:
+    `paper` is the reference code's text byte for byte, `project` this project's shorter wording."""
+    path = SYSTEM_PROMPT_FILES[kind]
+    return resources.files("reward_search.task").joinpath(path).read_text(encoding="utf-8").strip()
 
 
 def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:

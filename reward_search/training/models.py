@@ -15,10 +15,12 @@ Specs, tried in this order:
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -292,9 +294,26 @@ def _resolve(spec: str, seed: int) -> tuple[Any, Any, str]:
     )
 
 
+# Chat templates that print today's date (Llama 3.x: `strftime_now("%d %b %Y")`) get this fixed date instead, so
+# prompts do not change from day to day; it is Llama's own fallback date and is recorded in each run's manifest.
+CHAT_TEMPLATE_DATE = "2024-07-26"
+_STRFTIME_CALL = re.compile(r"strftime_now\(\s*(['\"])(.*?)\1\s*\)")
+
+
+def pin_chat_date(tokenizer: Any, date: str = CHAT_TEMPLATE_DATE) -> bool:
+    """Replace every `strftime_now(fmt)` in the tokenizer's chat template by `date` in that format; True if any."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str) or "strftime_now" not in template:
+        return False
+    fixed = datetime.date.fromisoformat(date)
+    tokenizer.chat_template = _STRFTIME_CALL.sub(lambda m: repr(fixed.strftime(m.group(2))), template)
+    return True
+
+
 def load_model(spec: str = "embedded", dtype: str = "auto", device: str = "auto", seed: int = 0) -> LoadedModel:
     """The model and tokenizer for `spec` on `device`, in eval mode, with a pad token and left padding set."""
     model, tokenizer, source = _resolve(spec, seed)
+    pin_chat_date(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

@@ -116,7 +116,9 @@ def _training_dataset(task: Task, problems: Sequence[Problem], tokenizer: Any, m
 def build_reward_funcs(config: ExperimentConfig, spec: RewardSpec) -> tuple[list[Callable[..., Any]], list[float]]:
     """TRL reward callables (base rewards in-process, candidates through the sandbox) and their weights."""
     from reward_search.candidates.rewards import SandboxedReward
+    from reward_search.training.member_rewards import ZeroOnFailureReward
 
+    wrapper = ZeroOnFailureReward if config.training.member_failure == "zero" else SandboxedReward
     funcs: list[Callable[..., Any]] = []
     weights: list[float] = []
     if spec.base_rewards:
@@ -124,7 +126,7 @@ def build_reward_funcs(config: ExperimentConfig, spec: RewardSpec) -> tuple[list
             funcs.append(func)
             weights.append(config.training.base_weights.get(name, 1.0))
     for candidate, weight in zip(spec.candidates, spec.candidate_weights, strict=True):
-        funcs.append(SandboxedReward(candidate, config.candidates))
+        funcs.append(wrapper(candidate, config.candidates))
         weights.append(weight)
     if not funcs:
         raise UserError("the reward spec has no rewards: base rewards are off and no candidate was given")
@@ -393,6 +395,7 @@ def _final_report(result: TrialResult) -> dict[str, Any]:
         "device": result.device,
         "cached": result.cached,
         "curve_summary_json": json.dumps(result.curve_summary, default=str),
+        "candidate_failures_json": json.dumps(result.candidate_failures),
     }
 
 
