@@ -21,10 +21,18 @@ CORPUS = Path(__file__).parent / "corpus"
 HOSTILE = sorted((CORPUS / "hostile").glob("*.py"))
 BENIGN = sorted((CORPUS / "benign").glob("*.py"))
 SECRET = "sk-canary-7f3a9d2e41b8"
+TEST_SPLIT = Path(__file__).parent.parent / "reward_search" / "task" / "data" / "gsm8k_sample" / "test.jsonl"
 CONTAINED = {"mutate_inputs"}  # harmless to us once contained: may be accepted
+# They behave while validated; training stops them (spot re-probes, per-call budget: test_candidates_rewards).
+CAUGHT_IN_TRAINING = {"evasion_time_bomb", "evasion_slow_after_validation"}
 # Rejected by the policy; with it bypassed they only change their own worker (the session test checks that).
-CONTAINED_WHEN_BYPASSED = CONTAINED | {"monkeypatch_re", "monkeypatch_math_json"}
+CONTAINED_WHEN_BYPASSED = CONTAINED | CAUGHT_IN_TRAINING | {"monkeypatch_re", "monkeypatch_math_json"}
 CONFIG = CandidatesConfig(sandbox=SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0))
+# With every Python layer off, these escapes fail silently inside the OS boundary (os.system cannot fork) and
+# then score like an ordinary reward: contained (nothing happened, checked below), not necessarily rejected.
+SILENT_WHEN_BARE = {"dunder_subclasses_system"}
+# No Python-level layer at all: no policy (run_probes directly), no audit hook, real builtins and imports.
+BARE = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, python_guards=False)
 SAMPLE_ROWS = (
     ("What is 2+3?", "<thinking>2+3=5</thinking>\n<solution>5</solution>", "5"),
     ("What is 10*4?", "<thinking>10*4=40</thinking><solution>41</solution>", "40"),
@@ -67,20 +75,76 @@ def listener():
 
 
 @pytest.fixture(scope="module")
+def unix_listener():
+    """A filesystem unix socket anyone may connect to: only the sandbox, not permissions, may stop a connection."""
+    folder = Path(tempfile.mkdtemp(prefix="reward-unix-"))
+    folder.chmod(0o777)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(folder / "host.sock"))
+    (folder / "host.sock").chmod(0o777)
+    server.listen(8)
+    server.setblocking(False)
+    yield server
+    server.close()
+    (folder / "host.sock").unlink()
+    folder.rmdir()
+
+
+@pytest.fixture(scope="module")
+def victim():
+    """Another job's worker: hostile candidates try to signal it by its host pid."""
+    with CandidateRunner(CONFIG.sandbox, CONFIG.policy) as runner:
+        assert runner.call(VICTIM_SOURCE, "reward", ["p"], ["abc"]).scores == [3.0]
+        (slot,) = runner._slots.values()
+        yield runner, slot.worker.process.pid
+
+
+VICTIM_SOURCE = "def reward(prompts, completions, **kw):\n    return [float(len(c)) for c in completions]\n"
+
+
+@pytest.fixture(scope="module")
 def session(secret_env):
     with CandidateRunner(CONFIG.sandbox, CONFIG.policy) as runner:
         yield runner
 
 
-def _hostile_source(path: Path, canary: Path, port: int) -> str:
+@pytest.fixture(scope="module")
+def bare_session(secret_env):
+    with CandidateRunner(BARE, CONFIG.policy) as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def targets(canary_dir, listener, unix_listener, victim):
+    return {
+        "/tmp/reward_search_canary": str(canary_dir),
+        "47653": str(listener.getsockname()[1]),
+        "/tmp/reward_search_unix.sock": unix_listener.getsockname(),
+        "/tmp/reward_search_test_split.jsonl": str(TEST_SPLIT),
+        "999999999": str(victim[1]),
+    }
+
+
+def _hostile_source(path: Path, canary: Path, port: int, targets: dict[str, str] | None = None) -> str:
     text = path.read_text()
-    return text.replace("/tmp/reward_search_canary", str(canary)).replace("47653", str(port))
+    text = text.replace("/tmp/reward_search_canary", str(canary)).replace("47653", str(port))
+    for placeholder, value in (targets or {}).items():
+        text = text.replace(placeholder, value)
+    return text
 
 
-def _assert_nothing_happened(outputs: list[str], canary: Path, listener: socket.socket) -> None:
+def _assert_nothing_happened(outputs: list[str], canary: Path, listener: socket.socket, unix=None, victim=None) -> None:
     assert list(canary.iterdir()) == [], "a candidate wrote into the canary directory"
     with pytest.raises(BlockingIOError):
         listener.accept()  # no connection reached the loopback listener
+    if unix is not None:
+        with pytest.raises(BlockingIOError):
+            unix.accept()  # nor the host's filesystem unix socket
+    if victim is not None:
+        runner, pid = victim
+        assert runner.call(VICTIM_SOURCE, "reward", ["p"], ["abcd"]).scores == [4.0]
+        (slot,) = runner._slots.values()
+        assert slot.worker.process.pid == pid  # the same worker, never signalled
     for text in outputs:
         assert SECRET not in text
     assert os.environ["OPENAI_API_KEY"] == SECRET  # the parent is intact
@@ -95,24 +159,26 @@ def _benign_scores(runner: CandidateRunner) -> list[float | None]:
 
 
 def test_corpus_sizes():
-    assert len(HOSTILE) >= 40
-    assert len(BENIGN) >= 15
+    assert len(HOSTILE) >= 80
+    assert len(BENIGN) >= 30
 
 
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
-def test_hostile_rejected_or_contained(path, session, canary_dir, listener):
-    source = _hostile_source(path, canary_dir, listener.getsockname()[1])
+def test_hostile_rejected_or_contained(path, session, bare_session, targets, canary_dir, listener, unix_listener, victim):
+    source = _hostile_source(path, canary_dir, listener.getsockname()[1], targets)
     verdict = validate_source(source, session, CONFIG)
     outputs = [json.dumps(verdict.to_json())]
-    if path.stem not in CONTAINED:
+    if path.stem not in CONTAINED | CAUGHT_IN_TRAINING:
         assert not verdict.accepted, verdict.to_json()
-    # The policy is only the first filter: run the same code with it bypassed, straight into the sandbox.
+    # The policy is only the first filter: run the same code with it bypassed, straight into the sandbox; then
+    # with the audit hook and restricted builtins off too, so only the OS layers (seccomp, namespaces, uid) hold.
     entry = find_entry(source)
-    report = run_probes(session, source, entry, CONFIG.probes)
-    outputs.append(json.dumps(report))
-    if path.stem not in CONTAINED_WHEN_BYPASSED:
-        assert not report["passed"], report
-    _assert_nothing_happened(outputs, canary_dir, listener)
+    for runner, exempt in ((session, CONTAINED_WHEN_BYPASSED), (bare_session, CONTAINED_WHEN_BYPASSED | SILENT_WHEN_BARE)):
+        report = run_probes(runner, source, entry, CONFIG.probes)
+        outputs.append(json.dumps(report))
+        if path.stem not in exempt:
+            assert not report["passed"], report
+    _assert_nothing_happened(outputs, canary_dir, listener, unix_listener, victim)
 
 
 def test_session_unharmed_by_hostile_corpus(session, canary_dir, listener):

@@ -1,21 +1,27 @@
-"""Behavioural probes: labelled completions built from real GSM8K items, scored by a candidate in the sandbox.
+"""Behavioural probes: realistic labelled completions, scored by a candidate in the sandbox, in calls it cannot
+tell apart from training.
 
-A candidate passes when every call returns a list of finite numbers of the right length, a repeated call gives
-the same scores, the time per completion is within budget, it does not prefer wrong answers to correct ones
-(anti-correct) and its scores are not all equal (a constant reward gives GRPO zero advantage). The report is a
-plain dict stored with the candidate.
+Every call is shaped like a training batch (several questions, several completions each, string or chat form,
+varied sizes); the labelled completions sit at random positions drawn from a seed the candidate never sees. A
+candidate passes when every call returns finite numbers within the time budget, a repeated batch, a permuted
+batch and the same batch in a fresh worker all give the same per-completion scores, its scores are not all equal,
+and it does not prefer the wrong answer in most matched pairs (same question, same format, a realistic wrong
+answer). A weaker preference for wrong answers is a warning. The report is a plain dict stored with the candidate;
+it includes a few probe completions and their scores, re-scored during training to catch a change of behaviour.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
+import random
+import secrets
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from reward_search.candidates.probe_texts import FORMATS, WRONG_KINDS, Solution, parse_solution, render
 from reward_search.candidates.sandbox import CallResult, CandidateRunner
 from reward_search.candidates.settings import ProbeConfig
 
@@ -33,14 +39,8 @@ LABELS = (
 )
 CORRECT_LABELS = ("correct_formatted", "correct_unformatted")
 WRONG_LABELS = ("wrong_formatted", "wrong_unformatted")
-_CALCULATOR = re.compile(r"<<[^>]*>>")
-
-
-@dataclass(frozen=True)
-class Item:
-    question: str
-    answer: str
-    steps: tuple[str, ...]  # the worked solution's lines, calculator annotations removed
+BATCH_SIZES = (16, 8, 1, 12, 3)
+Item = Solution  # the probes' unit: one GSM8K item with its worked solution
 
 
 @dataclass(frozen=True)
@@ -49,44 +49,39 @@ class Probe:
     question: str
     answer: str
     text: str
+    pair: int = -1  # matched (correct, wrong) pairs share this index
+    kind: str = ""  # the wrong answer's kind, or the format for correct ones
 
 
 @cache
-def _sample_items(limit: int) -> tuple[Item, ...]:
+def _sample_items(limit: int) -> tuple[Solution, ...]:
     """The first `limit` GSM8K items of the packaged sample (offline, deterministic)."""
     items = []
     with SAMPLE.open(encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
-            work, _, gold = row["answer"].rpartition("####")
-            steps = tuple(s.strip() for s in _CALCULATOR.sub("", work).strip().splitlines() if s.strip())
-            items.append(Item(row["question"], gold.strip().replace(",", ""), steps or ("Compute it.",)))
+            items.append(parse_solution(row["question"], row["answer"]))
             if len(items) >= limit:
                 break
     return tuple(items)
 
 
-def _wrong(answer: str) -> str:
-    try:
-        value = float(answer)
-    except ValueError:
-        return answer + "1"
-    wrong = value * 2 + 7
-    return str(int(wrong)) if wrong == int(wrong) else str(wrong)
+def _label(correct: bool, fmt: str) -> str:
+    return ("correct_" if correct else "wrong_") + ("formatted" if fmt == "tags" else "unformatted")
 
 
-def build_probes(item: Item, config: ProbeConfig) -> dict[str, Probe]:
-    """One completion per label for one GSM8K item."""
+def build_probes(item: Solution, config: ProbeConfig, rng: random.Random | None = None) -> dict[str, Probe]:
+    """One completion per label for one item (wrong ones: a propagated arithmetic slip)."""
+    rng = rng or random.Random(0)
     reasoning = "\n".join(item.steps)
-    partial = "\n".join(item.steps[:-1]) or "I am not sure."
-    wrong = _wrong(item.answer)
-    good = f"<thinking>\n{reasoning}\n</thinking>\n<solution>{item.answer}</solution>"
+    wrong_reasoning, wrong = _wrong(item, "slip", rng)
+    good = render(reasoning, item.answer, "tags")
     filler = (reasoning + "\n") * (config.long_completion_chars // (len(reasoning) + 1) + 1)
     texts = {
         "correct_formatted": good,
-        "correct_unformatted": f"{reasoning}\nSo the answer is {item.answer}.",
-        "wrong_formatted": f"<thinking>\n{partial}\n</thinking>\n<solution>{wrong}</solution>",
-        "wrong_unformatted": f"{partial}\nSo the answer is {wrong}.",
+        "correct_unformatted": render(reasoning, item.answer, "plain"),
+        "wrong_formatted": render(wrong_reasoning, wrong, "tags"),
+        "wrong_unformatted": render(wrong_reasoning, wrong, "plain"),
         "empty": "",
         "truncated": good[: max(1, len(good) // 2)],
         "very_long": f"<thinking>\n{filler}</thinking>\n<solution>{item.answer}</solution>",
@@ -95,9 +90,24 @@ def build_probes(item: Item, config: ProbeConfig) -> dict[str, Probe]:
     return {label: Probe(label, item.question, item.answer, texts[label]) for label in LABELS}
 
 
-def _as_chat(probe: Probe) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    prompt = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": probe.question}]
-    return prompt, [{"role": "assistant", "content": probe.text}]
+def _wrong(item: Solution, kind: str, rng: random.Random) -> tuple[str, str]:
+    from reward_search.candidates.probe_texts import wrong_completion
+
+    return wrong_completion(item, kind, rng)
+
+
+def matched_pairs(items: tuple[Solution, ...], rng: random.Random) -> list[Probe]:
+    """For each item, two formats; in each, a correct completion and a wrong one of a varied kind."""
+    probes: list[Probe] = []
+    for index, item in enumerate(items):
+        reasoning = "\n".join(item.steps)
+        for fmt in rng.sample(FORMATS, k=2):
+            kind = WRONG_KINDS[(index + len(probes)) % len(WRONG_KINDS)]
+            wrong_reasoning, wrong = _wrong(item, kind, rng)
+            pair = len(probes) // 2
+            probes.append(Probe(_label(True, fmt), item.question, item.answer, render(reasoning, item.answer, fmt), pair, fmt))
+            probes.append(Probe(_label(False, fmt), item.question, item.answer, render(wrong_reasoning, wrong, fmt), pair, kind))
+    return probes
 
 
 @dataclass
@@ -105,23 +115,42 @@ class _Batch:
     name: str
     probes: list[Probe]
     chat: bool = False
+    check: str = ""  # "", "repeat", "permuted" or "fresh": compared with the batch of the same name
+    order: list[int] = field(default_factory=list)  # for "permuted": position i holds original probe order[i]
 
 
-def probe_batches(config: ProbeConfig) -> list[_Batch]:
-    """The probe calls: two mixed batches of 16 (string and chat shapes), graded batches, single completions."""
+def probe_batches(config: ProbeConfig, rng: random.Random | None = None) -> list[_Batch]:
+    """All probe calls in the order they are made: training-shaped batches with the checks at random places."""
+    rng = rng or random.Random(secrets.randbits(64) if config.seed is None else config.seed)
     items = _sample_items(config.problems)
-    per_item = [build_probes(item, config) for item in items]
-    mixed = [p for probes in per_item[:2] for p in probes.values()]
-    graded = [probes[label] for probes in per_item for label in (*CORRECT_LABELS, *WRONG_LABELS)]
-    batches = [_Batch("mixed_str_16", mixed), _Batch("mixed_chat_16", mixed, chat=True)]
-    batches += [_Batch(f"graded_{i // 16}", graded[i : i + 16]) for i in range(0, len(graded), 16)]
-    first = per_item[0]
-    batches += [
-        _Batch("single_correct", [first["correct_formatted"]]),
-        _Batch("single_empty", [first["empty"]]),
-        _Batch("single_chat", [first["wrong_formatted"]], chat=True),
+    pool = matched_pairs(items, rng)
+    for item in items[:2]:
+        edge = build_probes(item, config, rng)
+        pool += [edge[label] for label in ("empty", "truncated", "very_long", "repeated_tags")]
+    rng.shuffle(pool)
+    batches: list[_Batch] = []
+    while pool:
+        size = BATCH_SIZES[len(batches) % len(BATCH_SIZES)]
+        chunk, pool = pool[:size], pool[size:]
+        batches.append(_Batch(f"batch_{len(batches)}", chunk, chat=rng.random() < 0.5))
+    sized = [b for b in batches if len(b.probes) >= 4]
+    target = rng.choice(sized)
+    order = rng.sample(range(len(target.probes)), k=len(target.probes))
+    checks = [
+        _Batch(target.name, list(target.probes), target.chat, "repeat"),
+        _Batch(target.name, [target.probes[i] for i in order], target.chat, "permuted", order),
     ]
-    return batches
+    calls = list(batches)
+    first = calls.index(target) + 1
+    for check in checks:
+        calls.insert(rng.randint(first, len(calls)), check)
+    calls.append(_Batch(target.name, list(target.probes), target.chat, "fresh"))
+    return calls
+
+
+def _as_chat(probe: Probe) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    prompt = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": probe.question}]
+    return prompt, [{"role": "assistant", "content": probe.text}]
 
 
 def _run(runner: CandidateRunner, source: str, entry: str, batch: _Batch) -> CallResult:
@@ -133,54 +162,129 @@ def _run(runner: CandidateRunner, source: str, entry: str, batch: _Batch) -> Cal
     return runner.call(source, entry, prompts, completions, answer=[p.answer for p in batch.probes])
 
 
-def run_probes(runner: CandidateRunner, source: str, entry: str, config: ProbeConfig | None = None) -> dict[str, Any]:
-    """Probe a candidate in `runner`'s sandbox; returns the report (``passed`` and ``reasons`` included)."""
-    config = config or ProbeConfig()
-    report: dict[str, Any] = {"passed": False, "reasons": [], "calls": 0}
-    by_label: dict[str, list[float]] = {label: [] for label in LABELS}
-    all_scores: list[float] = []
+def _call_all(
+    runner: CandidateRunner, source: str, entry: str, config: ProbeConfig, report: dict[str, Any]
+) -> list[tuple[_Batch, list[float]]] | None:
+    """Make every probe call; None (with the reason in the report) at the first failure or over-budget call."""
+    done: list[tuple[_Batch, list[float]]] = []
     worst_ms = 0.0
-    batches = probe_batches(config)
-    results: list[list[float]] = []
-    for batch in [*batches, batches[0]]:  # the first batch again at the end: determinism
+    for batch in probe_batches(config):
+        if batch.check == "fresh":
+            runner.restart(source, entry)  # hidden state (memoised randomness) does not survive a new worker
         result = _run(runner, source, entry, batch)
         report["calls"] += 1
+        label = batch.name + (f" ({batch.check})" if batch.check else "")
         if not result.ok or result.scores is None:
-            report["reasons"].append(f"probe {batch.name}: {result.kind}: {result.error}")
-            return report
+            report["reasons"].append(f"probe {label}: {result.kind}: {result.error}")
+            return None
         if any(s is None for s in result.scores):
-            report["reasons"].append(f"probe {batch.name}: every score must be a finite number, got null")
-            return report
+            report["reasons"].append(f"probe {label}: every score must be a finite number, got null")
+            return None
         worst_ms = max(worst_ms, result.elapsed_ms / len(batch.probes))
+        report["max_ms_per_completion"] = round(worst_ms, 4)
         if worst_ms > config.max_ms_per_completion:
             report["reasons"].append(
-                f"too slow: {worst_ms:.1f} ms per completion in {batch.name} "
-                f"(budget {config.max_ms_per_completion:g} ms)"
+                f"too slow: {worst_ms:.1f} ms per completion in {label} (budget {config.max_ms_per_completion:g} ms)"
             )
-            report["max_ms_per_completion"] = round(worst_ms, 4)
-            return report
-        results.append([float(s) for s in result.scores if s is not None])
-    report["deterministic"] = results[-1] == results[0]
-    for batch, scores in zip(batches, results, strict=False):
+            return None
+        done.append((batch, [float(s) for s in result.scores if s is not None]))
+    return done
+
+
+def _consistency(done: list[tuple[_Batch, list[float]]], report: dict[str, Any]) -> None:
+    """Repeated, permuted and fresh-worker copies of one batch must score each completion the same."""
+    originals = {b.name: s for b, s in done if not b.check}
+    report["deterministic"] = report["order_independent"] = report["fresh_worker_agrees"] = True
+    for batch, scores in done:
+        base = originals[batch.name]
+        if batch.check == "repeat" and scores != base:
+            report["deterministic"] = False
+            report["reasons"].append("non-deterministic: a repeated batch gave different scores")
+        elif batch.check == "permuted" and scores != [base[i] for i in batch.order]:
+            report["order_independent"] = False
+            report["reasons"].append("order-dependent: the same completions in another order scored differently")
+        elif batch.check == "fresh" and scores != base:
+            report["fresh_worker_agrees"] = False
+            report["reasons"].append("hidden state: the same batch scored differently in a fresh worker")
+
+
+def _pairs(done: list[tuple[_Batch, list[float]]]) -> tuple[int, int, int]:
+    """(pairs, pairs where wrong scored higher, pairs where correct scored higher) over the matched pairs."""
+    by_pair: dict[int, dict[bool, float]] = {}
+    for batch, scores in done:
+        if batch.check:
+            continue
         for probe, value in zip(batch.probes, scores, strict=True):
-            by_label[probe.label].append(value)
-            all_scores.append(value)
-    mean_correct = fmean(fmean(by_label[label]) for label in CORRECT_LABELS)  # balanced over formats
-    mean_wrong = fmean(fmean(by_label[label]) for label in WRONG_LABELS)
+            if probe.pair >= 0:
+                by_pair.setdefault(probe.pair, {})[probe.label.startswith("correct")] = value
+    complete = [p for p in by_pair.values() if len(p) == 2]
+    wrong_higher = sum(p[False] > p[True] for p in complete)
+    correct_higher = sum(p[True] > p[False] for p in complete)
+    return len(complete), wrong_higher, correct_higher
+
+
+def _balanced_mean(by_label: dict[str, list[float]], labels: tuple[str, ...]) -> float:
+    """The mean of the per-label means (balanced over formats), over the labels that occurred."""
+    means = [fmean(by_label[label]) for label in labels if by_label[label]]
+    return fmean(means) if means else 0.0
+
+
+def _statistics(done: list[tuple[_Batch, list[float]]], config: ProbeConfig, report: dict[str, Any]) -> None:
+    by_label: dict[str, list[float]] = {label: [] for label in LABELS}
+    for batch, scores in done:
+        if not batch.check:
+            for probe, value in zip(batch.probes, scores, strict=True):
+                by_label[probe.label].append(value)
+    every = [v for values in by_label.values() for v in values]
+    mean_correct = _balanced_mean(by_label, CORRECT_LABELS)
+    mean_wrong = _balanced_mean(by_label, WRONG_LABELS)
+    pairs, wrong_higher, correct_higher = _pairs(done)
+    share = wrong_higher / pairs if pairs else 0.0
     report.update(
-        score_min=min(all_scores),
-        score_max=max(all_scores),
+        score_min=min(every),
+        score_max=max(every),
         mean_correct=mean_correct,
         mean_wrong=mean_wrong,
         label_means={label: fmean(v) for label, v in by_label.items() if v},
-        max_ms_per_completion=round(worst_ms, 4),
+        pairs=pairs,
+        pairs_wrong_preferred=wrong_higher,
+        pairs_correct_preferred=correct_higher,
     )
-    reasons = report["reasons"]
-    if not report.get("deterministic"):
-        reasons.append("non-deterministic: a repeated call gave different scores")
-    if max(all_scores) - min(all_scores) <= config.min_score_spread:
-        reasons.append(f"uninformative: every probe scored {all_scores[0]:g} (zero GRPO advantage)")
-    elif mean_correct < mean_wrong - 1e-9:
-        reasons.append(f"anti-correct: mean score on correct answers {mean_correct:.3g} < on wrong {mean_wrong:.3g}")
-    report["passed"] = not reasons
+    if max(every) - min(every) <= config.min_score_spread:
+        report["reasons"].append(f"uninformative: every probe scored {every[0]:g} (zero GRPO advantage)")
+    elif share > config.anti_correct_share:
+        report["reasons"].append(
+            f"anti-correct: a realistic wrong answer scored higher than the correct one in {wrong_higher} of "
+            f"{pairs} matched pairs (same question and format)"
+        )
+    elif wrong_higher > correct_higher or mean_wrong > mean_correct + 1e-9:
+        report["warnings"].append(
+            f"weak answer signal: wrong answers scored higher in {wrong_higher} of {pairs} matched pairs "
+            f"(correct higher in {correct_higher}); mean correct {mean_correct:.3g} vs wrong {mean_wrong:.3g}"
+        )
+
+
+def _reprobe_set(done: list[tuple[_Batch, list[float]]], size: int) -> list[dict[str, Any]]:
+    """A few string-shaped probe completions with their validated scores, for spot re-probes in training."""
+    chosen: list[dict[str, Any]] = []
+    for batch, scores in done:
+        if batch.check:
+            continue
+        for probe, value in zip(batch.probes, scores, strict=True):
+            if probe.pair >= 0 and len(chosen) < size:
+                chosen.append({"prompt": probe.question, "completion": probe.text, "answer": probe.answer, "score": value})
+    return chosen
+
+
+def run_probes(runner: CandidateRunner, source: str, entry: str, config: ProbeConfig | None = None) -> dict[str, Any]:
+    """Probe a candidate in `runner`'s sandbox; returns the report (``passed``, ``reasons``, ``warnings``)."""
+    config = config or ProbeConfig()
+    report: dict[str, Any] = {"passed": False, "reasons": [], "warnings": [], "calls": 0}
+    done = _call_all(runner, source, entry, config, report)
+    if done is None:
+        return report
+    _consistency(done, report)
+    _statistics(done, config, report)
+    report["reprobe"] = _reprobe_set(done, 4)
+    report["passed"] = not report["reasons"]
     return report

@@ -9,7 +9,9 @@ call. What is enforced where is documented in SANDBOX.md.
 from __future__ import annotations
 
 import json
+import math
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reward_search.candidates.oslayers import pyseccomp_path
 from reward_search.candidates.settings import PolicyConfig, SandboxConfig
 
 WORKER_PATH = Path(__file__).with_name("worker.py")
@@ -113,19 +116,27 @@ def _reject_constant(token: str) -> Any:
     raise ValueError(f"non-finite number {token} in reply")
 
 
-def _decode_scores(raw: Any, n: int) -> list[float | None] | None:
-    """Validate a reply's scores in the parent: a list of n finite numbers or nulls, nothing else."""
-    if not isinstance(raw, list) or len(raw) != n:
-        return None
+def decode_scores(raw: Any, n: int, cap: float) -> tuple[list[float | None] | None, str | None]:
+    """Validate a reply's scores in the parent: a list of n finite numbers (|x| <= cap) or nulls, nothing else.
+
+    Returns (scores, None) or (None, reason); never raises, whatever `raw` is (huge ints, subclasses, nesting).
+    """
+    if type(raw) is not list or len(raw) != n:
+        return None, "worker reply is not a list of numbers"
     scores: list[float | None] = []
-    for value in raw:
+    for i, value in enumerate(raw):
         if value is None:
             scores.append(None)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            scores.append(float(value))
-        else:
-            return None
-    return scores
+            continue
+        if type(value) not in (int, float):
+            return None, f"score {i} is not a number"
+        if type(value) is int and abs(value) > cap:  # before float(): an int may be too large for a float
+            return None, f"score {i} is beyond the magnitude cap {cap:g}"
+        number = float(value)
+        if not math.isfinite(number) or abs(number) > cap:
+            return None, f"score {i} is {number:g}, beyond the magnitude cap {cap:g}"
+        scores.append(number)
+    return scores, None
 
 
 def _exit_reason(code: int | None) -> str:
@@ -137,6 +148,29 @@ def _exit_reason(code: int | None) -> str:
         except ValueError:
             return f"worker killed by signal {-code}"
     return f"worker exited with code {code}"
+
+
+def _setup(config: SandboxConfig, policy: PolicyConfig) -> dict[str, Any]:
+    """The worker's start-up settings (its argv): limits, layers, and a uid of its own when run as root."""
+    uid, gid = config.uid, config.gid
+    if config.distinct_uids:
+        uid = gid = config.uid_base + secrets.randbelow(config.uid_span)
+    return {
+        "allowed_imports": list(policy.allowed_imports),
+        "cpu_seconds": config.cpu_seconds,
+        "memory_mb": config.memory_mb,
+        "max_open_files": config.max_open_files,
+        "drop_privileges": config.drop_privileges,
+        "uid": uid,
+        "gid": gid,
+        "network_namespace": config.network_namespace,
+        "namespaces": config.namespaces,
+        "seccomp": config.seccomp,
+        "pyseccomp": pyseccomp_path() if config.seccomp else None,
+        "python_guards": config.python_guards,
+        "score_cap": config.score_cap,
+        "parent_pid": os.getpid(),
+    }
 
 
 class Worker:
@@ -162,17 +196,7 @@ class Worker:
         self._rep, rep_w = os.pipe()
         self._tmpdir = tempfile.mkdtemp(prefix="reward-sandbox-")
         os.chmod(self._tmpdir, 0o555)  # empty and read-only, for root and for nobody alike
-        setup = {
-            "allowed_imports": list(self.policy.allowed_imports),
-            "cpu_seconds": self.config.cpu_seconds,
-            "memory_mb": self.config.memory_mb,
-            "max_open_files": self.config.max_open_files,
-            "drop_privileges": self.config.drop_privileges,
-            "uid": self.config.uid,
-            "gid": self.config.gid,
-            "network_namespace": self.config.network_namespace,
-            "parent_pid": os.getpid(),
-        }
+        setup = _setup(self.config, self.policy)
         argv = (sys.executable, "-S", "-s", "-P", "-B", str(WORKER_PATH), str(req_r), str(rep_w), json.dumps(setup))
         spec = WorkerSpec(argv=argv, env=scrubbed_env(), cwd=self._tmpdir, pass_fds=(req_r, rep_w))
         try:
@@ -186,6 +210,10 @@ class Worker:
         if isinstance(ready, CallResult):
             return ready
         self.facts = {k: v for k, v in ready.items() if k != "ready"}
+        if self.config.require_seccomp and self.facts.get("seccomp") is not True:
+            self.kill()
+            reason = self.facts.get("seccomp_reason", "not loaded")
+            return CallResult(ok=False, error=f"seccomp layer required but unavailable: {reason}", kind="error")
         loaded = self._roundtrip({"op": "load", "source": source, "entry": entry}, deadline)
         if isinstance(loaded, CallResult):
             return loaded
@@ -212,20 +240,29 @@ class Worker:
         wall = (time.perf_counter() - begin) * 1000
         if isinstance(reply, CallResult):
             return CallResult(ok=False, error=reply.error, kind=reply.kind, wall_ms=wall)
-        elapsed = float(reply.get("elapsed_ms") or 0.0) if isinstance(reply.get("elapsed_ms"), int | float) else 0.0
+        try:
+            return self._interpret(reply, n, wall)
+        except Exception as exc:  # a forged reply must never take the parent down with it
+            self.kill()
+            return CallResult(ok=False, error=f"worker reply rejected: {type(exc).__name__}", kind="crash", wall_ms=wall)
+
+    def _interpret(self, reply: dict[str, Any], n: int, wall: float) -> CallResult:
+        """A decoded reply as a CallResult; the worker's numbers are checked, never trusted."""
+        elapsed = reply.get("elapsed_ms")
+        elapsed = float(elapsed) if type(elapsed) in (int, float) and 0 <= elapsed < 1e9 else wall
         cpu = reply.get("cpu_s")
-        if isinstance(cpu, int | float) and cpu > self.config.cpu_seconds / 2:
+        if type(cpu) in (int, float) and cpu > self.config.cpu_seconds / 2:
             self.kill()  # recycle before RLIMIT_CPU, which counts over the worker's whole life, can bite
-        if reply.get("id") != self._next_id:
+        if type(reply.get("id")) is not int or reply.get("id") != self._next_id:
             self.kill()
             return CallResult(ok=False, error="worker sent a reply out of order", kind="crash", wall_ms=wall)
-        if not reply.get("ok"):
+        if reply.get("ok") is not True:
             return CallResult(
                 ok=False, error=str(reply.get("error"))[:500], kind="error", elapsed_ms=elapsed, wall_ms=wall
             )
-        scores = _decode_scores(reply.get("scores"), n)
+        scores, reason = decode_scores(reply.get("scores"), n, self.config.score_cap)
         if scores is None:
-            return CallResult(ok=False, error="worker reply is not a list of numbers", kind="error", wall_ms=wall)
+            return CallResult(ok=False, error=reason, kind="error", elapsed_ms=elapsed, wall_ms=wall)
         return CallResult(ok=True, scores=scores, elapsed_ms=elapsed, wall_ms=wall)
 
     # -- plumbing
@@ -271,7 +308,7 @@ class Worker:
         line, self._buffer = self._buffer.split(b"\n", 1)
         try:
             reply = json.loads(line, parse_constant=_reject_constant)
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError, UnicodeDecodeError):  # nesting bombs included
             return self._fail("crash", "worker sent a malformed reply")
         if not isinstance(reply, dict):
             return self._fail("crash", "worker sent a malformed reply")
@@ -282,6 +319,11 @@ class Worker:
 
     def _fail(self, kind: str, message: str | None) -> CallResult:
         process = self.process
+        if message is None and process is not None:
+            try:  # the pipe closed: let the worker finish exiting (its supervisor mirrors how) before we kill it
+                process.wait(timeout=0.3)
+            except subprocess.TimeoutExpired:
+                pass
         self.kill()
         if message is None:
             code = process.poll() if process is not None else None
@@ -343,6 +385,20 @@ class CandidateRunner:
         result = worker.start(source, entry)
         slot.worker = worker if result.ok else None
         return result
+
+    def restart(self, source: str, entry: str) -> None:
+        """End the candidate's worker (if any); the next call starts a fresh one."""
+        slot = self._slot(source, entry)
+        with slot.lock:
+            if slot.worker is not None:
+                slot.worker.kill()
+                slot.worker = None
+
+    def facts(self, source: str, entry: str) -> dict[str, Any]:
+        """What the candidate's current worker reported about its containment layers ({} when none runs)."""
+        slot = self._slot(source, entry)
+        with slot.lock:
+            return dict(slot.worker.facts) if slot.worker is not None else {}
 
     def call(
         self,

@@ -52,10 +52,21 @@ class SandboxConfig:
     call_timeout_s: float = field(default=5.0, metadata={"min": 0.01})  # wall clock per call, enforced by killing
     load_timeout_s: float = field(default=5.0, metadata={"min": 0.01})  # start + load the candidate's module
     max_reply_bytes: int = field(default=4_000_000, metadata={"min": 1024})
-    drop_privileges: bool = True  # when started as root: run the worker as `uid`/`gid` (nobody)
-    uid: int = 65534
+    drop_privileges: bool = True  # when started as root: run each worker as its own uid (see distinct_uids)
+    uid: int = 65534  # the uid/gid when distinct_uids is off (nobody)
     gid: int = 65534
+    # As root: each worker gets a uid/gid of its own, drawn from [uid_base, uid_base + uid_span), so no worker
+    # (of this job or another) can signal or ptrace another through permissions.
+    distinct_uids: bool = True
+    uid_base: int = field(default=200_000, metadata={"min": 1000})
+    uid_span: int = field(default=1_000_000, metadata={"min": 1})
     network_namespace: bool = True  # unshare(CLONE_NEWNET) where the platform permits it
+    namespaces: bool = True  # PID, mount (empty read-only root) and IPC namespaces where the host permits them
+    seccomp: bool = True  # a seccomp-bpf syscall allowlist (pyseccomp over libseccomp) after start-up
+    require_seccomp: bool = False  # refuse to run candidates on a host where the seccomp layer cannot be loaded
+    # The audit hook and restricted builtins/imports. Only tests switch them off, to show the OS layers hold alone.
+    python_guards: bool = True
+    score_cap: float = field(default=1e6, metadata={"min": 1e-9})  # |score| above this is refused (rejects)
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,11 @@ class ProbeConfig:
     """Behavioural probes run before a candidate is accepted."""
 
     problems: int = field(default=8, metadata={"min": 2})  # GSM8K items the labelled completions are built from
-    max_ms_per_completion: float = field(default=50.0, metadata={"min": 0.001})
+    max_ms_per_completion: float = field(default=50.0, metadata={"min": 0.001})  # in probes and every call
+    # Matched pairs (same question, same format, correct vs realistic wrong): rejected as anti-correct when the
+    # wrong one scores higher in more than this share; a weaker preference is only a warning.
+    anti_correct_share: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    seed: int | None = None  # the probes' shuffling/interleaving seed; None draws a fresh secret one per validation
     long_completion_chars: int = field(default=20_000, metadata={"min": 1000})
     min_score_spread: float = 1e-9  # a reward whose scores all lie within this is constant (zero GRPO advantage)
 
@@ -77,3 +92,7 @@ class CandidatesConfig:
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     # A training-time reward whose calls fail (timeout, crash, invalid result) this many times ends its trial.
     max_failed_calls: int = field(default=5, metadata={"min": 1})
+    # Spot re-probes in training: every `reprobe_every` calls, a few probe completions are re-scored in the same
+    # worker; scores that differ from validation stop the candidate as failed. 0 switches them off.
+    reprobe_every: int = field(default=25, metadata={"min": 0})
+    reprobe_size: int = field(default=4, metadata={"min": 1})

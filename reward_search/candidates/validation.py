@@ -25,12 +25,23 @@ class Verdict:
     probe: dict[str, Any] | None
     candidate: RewardCandidate | None  # None when no entry function could be identified
 
+    @property
+    def warnings(self) -> list[str]:
+        return list((self.probe or {}).get("warnings", []))
+
+    @property
+    def layers(self) -> dict[str, Any]:
+        """The containment layers that were active in the worker that ran the probes."""
+        return dict((self.probe or {}).get("layers", {}))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "accepted": self.accepted,
             "stage": self.stage,
             "reasons": list(self.reasons),
+            "warnings": self.warnings,
+            "layers": self.layers,
             "probe": self.probe,
         }
 
@@ -82,7 +93,12 @@ def validate_candidate(
     loaded = runner.load(candidate.source, candidate.name)
     if not loaded.ok:
         return _reject(candidate.name, "load", [f"{loaded.kind}: {loaded.error}"], candidate)
-    probe = run_probes(runner, candidate.source, candidate.name, config.probes)
+    layers = runner.facts(candidate.source, candidate.name)
+    try:
+        probe = run_probes(runner, candidate.source, candidate.name, config.probes)
+    except Exception as exc:  # whatever a reply does to decoding or statistics, it rejects only this candidate
+        return _reject(candidate.name, "probe", [f"probe failed: {type(exc).__name__}: {str(exc)[:200]}"], candidate)
+    probe["layers"] = layers
     if not probe["passed"]:
         return _reject(candidate.name, "probe", list(probe["reasons"]), candidate, probe)
     accepted = candidate.with_verdict("accepted", (), probe)

@@ -4,10 +4,14 @@ Started by `sandbox.py` as ``python -S -s -P -B worker.py REQ_FD REP_FD SETUP_JS
 an empty read-only working directory and stdin/stdout/stderr on /dev/null. Standard library only (it runs without
 site-packages, so it must not import reward_search). Order matters and is the point of this file:
 
-1. import everything a candidate may use (the allowlist) and everything the worker needs;
-2. harden the process: network namespace, rlimits, drop to nobody, no-new-privs, a parent watchdog;
-3. install an irremovable audit hook that refuses files, processes, sockets, signals, ctypes and new imports;
+1. import everything a candidate may use (the allowlist, the stdlib's own lazy imports) and pyseccomp;
+2. the OS layers (`oslayers.py`): PID/mount/IPC/network namespaces (pid 1 under a supervisor), an empty
+   read-only root, rlimits, a distinct uid, no-new-privs, and last a seccomp-bpf allowlist: from here on no
+   open, socket, mknod, kill, ptrace, exec or fork exists for this process, whatever Python code runs;
+3. an irremovable audit hook that refuses files, processes, sockets, signals, ctypes and new imports;
 4. only then read the candidate's source, and execute it in ONE globals dict with restricted builtins.
+
+Layers 3-4 (the "python guards") can be switched off by the parent, only so tests can show that 2 holds alone.
 
 Requests and replies are JSON lines on two dedicated pipes; replies carry only numbers, null and short strings.
 """
@@ -15,6 +19,7 @@ Requests and replies are JSON lines on two dedicated pipes; replies carry only n
 import _thread
 import builtins
 import importlib
+import importlib.util
 import inspect
 import json
 import math
@@ -56,7 +61,7 @@ _BLOCKED_EVENTS = frozenset(
 )  # fmt: skip
 _BLOCKED_PREFIXES = ("socket.", "ctypes.", "_ctypes.", "os.set", "winreg.", "msvcrt.", "_winapi.", "sqlite3.")
 _FRAME_ATTRIBUTES = frozenset({"gi_frame", "cr_frame", "ag_frame"})  # tb_frame stays: errors name their line
-_GUARDED_SETATTR = frozenset({"__code__", "__globals__", "__closure__", "__builtins__"})
+_GUARDED_SETATTR = frozenset({"__code__", "__globals__", "__closure__", "__builtins__", "__defaults__", "__kwdefaults__"})
 
 _SAFE_BUILTINS = (
     "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "classmethod", "complex",
@@ -67,70 +72,59 @@ _SAFE_BUILTINS = (
 )  # fmt: skip
 
 
-def _audit(event, args):
-    if event in _BLOCKED_EVENTS or event.startswith(_BLOCKED_PREFIXES):
-        raise SandboxViolation(f"sandbox: {event} is not permitted")
+def _audit(
+    event,
+    args,
+    _blocked=_BLOCKED_EVENTS,
+    _prefixes=_BLOCKED_PREFIXES,
+    _frames=_FRAME_ATTRIBUTES,
+    _guarded=_GUARDED_SETATTR,
+    _violation=SandboxViolation,
+    _frame_denied=_FrameDenied,
+):
+    # Everything it consults is bound at definition (immutable defaults), so rebinding the module's globals
+    # (reachable through frames) changes nothing; replacing __defaults__/__code__ is itself refused below.
+    if event in _blocked or event.startswith(_prefixes):
+        raise _violation(f"sandbox: {event} is not permitted")
     if event == "sys._getframe":
-        raise _FrameDenied("sandbox: frame access is not permitted")
-    if event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRIBUTES:
-        raise SandboxViolation(f"sandbox: .{args[1]} is not permitted")
-    if event == "object.__setattr__" and len(args) > 1 and args[1] in _GUARDED_SETATTR:
-        raise SandboxViolation(f"sandbox: setting .{args[1]} is not permitted")
+        raise _frame_denied("sandbox: frame access is not permitted")
+    if event == "object.__getattr__" and len(args) > 1 and args[1] in _frames:
+        raise _violation(f"sandbox: .{args[1]} is not permitted")
+    if event == "object.__setattr__" and len(args) > 1 and args[1] in _guarded:
+        raise _violation(f"sandbox: setting .{args[1]} is not permitted")
 
 
 # ------------------------------------------------------------------------------------------------ hardening
 
-_CLONE_NEWNET = 0x40000000
-_CLONE_NEWUSER = 0x10000000
-_PR_SET_NO_NEW_PRIVS = 38
+# Modules the allowlisted ones import lazily inside functions (Counter.most_common -> heapq, re's \N{...} ->
+# unicodedata, str.encode -> codecs): loaded now, because after start-up nothing can be opened or imported.
+_LAZY_STDLIB = (
+    "collections.abc", "heapq", "copy", "unicodedata", "weakref", "types", "warnings", "__future__",
+    "encodings.latin_1", "encodings.ascii", "encodings.utf_16", "encodings.utf_32", "encodings.cp1252",
+)  # fmt: skip
 
 
-def _libc():
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True)
-    except (ImportError, OSError):
-        return None
-
-
-def _harden(setup):
-    """Apply OS-level limits; returns what actually applied (reported to the parent and the docs' tests)."""
-    facts = {"netns": False, "uid": os.geteuid(), "no_new_privs": False, "rlimits": True}
-    libc = _libc()
-    if libc is not None and setup.get("network_namespace", True):
-        flags = _CLONE_NEWNET if os.geteuid() == 0 else _CLONE_NEWUSER | _CLONE_NEWNET
-        facts["netns"] = libc.unshare(flags) == 0
-    mb = 1024 * 1024
-    limits = [
-        (resource.RLIMIT_CPU, int(setup["cpu_seconds"])),
-        (resource.RLIMIT_AS, int(setup["memory_mb"]) * mb),
-        (resource.RLIMIT_NOFILE, int(setup["max_open_files"])),
-        (resource.RLIMIT_FSIZE, 0),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NPROC, 0),
-    ]
-    for which, value in limits:
+def _preimport(allowed):
+    for name in (*allowed, *_LAZY_STDLIB):
         try:
-            resource.setrlimit(which, (value, value))
-        except (ValueError, OSError):
-            facts["rlimits"] = False
-    if os.geteuid() == 0 and setup.get("drop_privileges", True):
-        os.setgroups([])
-        os.setgid(int(setup["gid"]))
-        os.setuid(int(setup["uid"]))
-        facts["uid"] = os.geteuid()
-    if libc is not None:
-        facts["no_new_privs"] = libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-    signal.signal(signal.SIGXCPU, signal.SIG_DFL)
-    return facts
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
+def _load_oslayers():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oslayers.py")
+    spec = importlib.util.spec_from_file_location("reward_sandbox_oslayers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _watch_parent(parent_pid):
-    """Exit when the parent is gone, even mid-call. A thread, started before RLIMIT_NPROC=0 forbids threads.
+    """Exit when the parent is gone, even mid-call (without a PID namespace, whose supervisor does this).
 
-    (PR_SET_PDEATHSIG is not used: it fires when the parent *thread* that spawned us exits, and callers spawn
-    workers from short-lived threads.)
+    A thread, started before RLIMIT_NPROC=0 and seccomp forbid threads. (PR_SET_PDEATHSIG is not used here: it
+    fires when the parent *thread* that spawned us exits, and callers spawn workers from short-lived threads.)
     """
 
     def watch():
@@ -142,12 +136,27 @@ def _watch_parent(parent_pid):
     _thread.start_new_thread(watch, ())
 
 
-def _preimport(allowed):
-    for name in (*allowed, "collections.abc"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
+def _harden(setup, layers, keep_fds):
+    """Apply the OS layers in order; returns what actually applied (reported to the parent and in records)."""
+    lib = layers.libc()
+    seccomp, why = (None, "seccomp off") if not setup.get("seccomp", True) else layers.load_pyseccomp(setup["pyseccomp"])
+    ns = setup.get("namespaces", True)
+    facts = layers.enter_namespaces(lib, pid=ns, mount=ns, ipc=ns, net=setup.get("network_namespace", True))
+    if facts["pidns"]:
+        layers.fork_into_pid_namespace(lib, setup["parent_pid"], keep_fds)  # returns in the namespace's pid 1
+    else:
+        _watch_parent(setup["parent_pid"])
+    facts["fs_hidden"] = facts["mountns"] and layers.hide_filesystem(lib, os.getcwd())
+    facts["rlimits"] = layers.set_rlimits(int(setup["cpu_seconds"]), int(setup["memory_mb"]), int(setup["max_open_files"]))
+    if setup.get("drop_privileges", True):
+        layers.drop_uid(int(setup["uid"]), int(setup["gid"]))
+    facts["uid"] = os.geteuid()
+    facts["no_new_privs"] = layers.no_new_privs(lib)
+    facts["seccomp"] = seccomp is not None and layers.install_seccomp(seccomp)
+    if not facts["seccomp"]:
+        facts["seccomp_reason"] = why or "filter could not be loaded"
+    signal.signal(signal.SIGXCPU, signal.SIG_DFL)
+    return facts
 
 
 # ------------------------------------------------------------------------------------------------ candidate
@@ -157,6 +166,8 @@ def _restricted_import(allowed):
     real_import = builtins.__import__
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "__future__" and not level:
+            return real_import(name, globals, locals, fromlist, level)
         top = name.split(".")[0]
         if level or top not in allowed or any(part.startswith("_") for part in name.split(".")):
             raise ImportError(f"sandbox: import of {name!r} is not permitted")
@@ -186,15 +197,24 @@ def _describe(exc):
     return f"{kind}: {message[:300]}{where}"
 
 
+def _builtins_for(allowed, guards):
+    """Restricted builtins (a safe subset, `print` discarding, `__import__` of the allowlist), or with `guards`
+    off (tests of the OS boundary only) the real ones."""
+    if not guards:
+        return builtins.__dict__
+    safe = {name: getattr(builtins, name) for name in _SAFE_BUILTINS}
+    for name in dir(builtins):
+        value = getattr(builtins, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            safe[name] = value
+    safe["print"] = _discard
+    safe["__import__"] = _restricted_import(frozenset(allowed))
+    return safe
+
+
 class _Candidate:
-    def __init__(self, source, entry, allowed):
-        safe = {name: getattr(builtins, name) for name in _SAFE_BUILTINS}
-        for name in dir(builtins):
-            value = getattr(builtins, name)
-            if isinstance(value, type) and issubclass(value, BaseException):
-                safe[name] = value
-        safe["print"] = _discard
-        safe["__import__"] = _restricted_import(frozenset(allowed))
+    def __init__(self, source, entry, allowed, guards=True):
+        safe = _builtins_for(allowed, guards)
         self.globals = {"__builtins__": safe, "__name__": "candidate", "__doc__": None}
         exec(compile(source, "<candidate>", "exec", dont_inherit=True), self.globals)  # one globals dict
         self.func = self.globals.get(entry)
@@ -215,7 +235,7 @@ class _Candidate:
         return self.func(**arguments)
 
 
-def _check_scores(result, n):
+def _check_scores(result, n, cap):
     """The result as a list of floats/None, or an error string; no candidate code runs here (exact types)."""
     if type(result) not in (list, tuple):
         return None, f"reward returned {type(result).__name__}, expected a list of numbers"
@@ -235,6 +255,8 @@ def _check_scores(result, n):
             return None, f"score {i} is too large"
         if not math.isfinite(number):
             return None, f"score {i} is {number} (not finite)"
+        if abs(number) > cap:
+            return None, f"score {i} is {number:g}, beyond the magnitude cap {cap:g}"
         scores.append(number)
     return scores, None
 
@@ -242,7 +264,8 @@ def _check_scores(result, n):
 # ------------------------------------------------------------------------------------------------ protocol
 
 
-def _serve(requests, reply, allowed):
+def _serve(requests, reply, setup):
+    allowed, guards, cap = tuple(setup["allowed_imports"]), setup.get("python_guards", True), setup["score_cap"]
     candidate = None
     for line in requests:
         message = _loads(line)
@@ -254,7 +277,7 @@ def _serve(requests, reply, allowed):
                 reply({"ok": False, "error": "worker already holds a candidate"})
                 continue
             try:
-                candidate = _Candidate(message["source"], message["entry"], allowed)
+                candidate = _Candidate(message["source"], message["entry"], allowed, guards)
                 reply({"ok": True})
             except BaseException as exc:  # anything the candidate's module raises, SystemExit included
                 reply({"ok": False, "error": "load failed: " + _describe(exc)})
@@ -264,7 +287,7 @@ def _serve(requests, reply, allowed):
             start = time.perf_counter()
             try:
                 result = candidate.call(message["arguments"])
-                scores, error = _check_scores(result, n)
+                scores, error = _check_scores(result, n, cap)
             except BaseException as exc:  # the candidate's failure is a result, not the worker's
                 scores, error = None, _describe(exc)
             elapsed = (time.perf_counter() - start) * 1000
@@ -277,8 +300,8 @@ def _serve(requests, reply, allowed):
 
 def main():
     req_fd, rep_fd, setup = int(sys.argv[1]), int(sys.argv[2]), _loads(sys.argv[3])
-    allowed = tuple(setup["allowed_imports"])
-    _preimport(allowed)
+    _preimport(tuple(setup["allowed_imports"]))
+    layers = _load_oslayers()
     requests = os.fdopen(req_fd, "rb", buffering=1 << 16)
 
     def reply(payload):
@@ -291,11 +314,12 @@ def main():
     sys.stdin = sys.stdout = sys.stderr = None
     for fd in (0, 1, 2):
         os.close(fd)  # stdin closed; output goes nowhere (the parent gave /dev/null; now not even that)
-    _watch_parent(setup["parent_pid"])
-    facts = _harden(setup)
-    sys.addaudithook(_audit)
+    facts = _harden(setup, layers, (req_fd, rep_fd))
+    facts["audit_hook"] = bool(setup.get("python_guards", True))
+    if facts["audit_hook"]:
+        sys.addaudithook(_audit)
     reply({"ready": True, "pid": os.getpid(), **facts})
-    _serve(requests, reply, allowed)
+    _serve(requests, reply, setup)
 
 
 if __name__ == "__main__":

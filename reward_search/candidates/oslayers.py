@@ -1,0 +1,188 @@
+"""OS-level containment for one sandbox worker: namespaces, a hidden filesystem, rlimits, a uid, seccomp-bpf.
+
+Standard library only: `worker.py` loads this file by path (it runs without site-packages), and the parent
+imports it for `rewards doctor`. Every function reports what it achieved instead of raising, so a host that lacks
+a layer (no root, no user namespaces, no libseccomp) still runs candidates with the layers it has, and says so.
+The order in which the worker applies these is the point: see `worker.main`.
+"""
+
+import ctypes
+import importlib.util
+import os
+import resource
+import signal
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+
+# Syscalls a worker needs after start-up: memory, pipes it already holds, time, signals to itself, exit.
+# Everything else fails with EPERM: open/openat/creat, socket/connect, mknod, kill/tkill/tgkill, pidfd_*,
+# ptrace, execve, clone/fork, mount, chroot, setuid, setrlimit, ...
+SYSCALL_ALLOWLIST = (
+    "read", "readv", "pread64", "write", "writev", "close", "lseek", "fstat", "newfstatat", "statx", "fcntl",
+    "mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "restart_syscall",
+    "futex", "set_robust_list", "get_robust_list", "rseq", "sched_yield", "sched_getaffinity",
+    "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getrusage", "getcwd", "uname",
+    "clock_gettime", "clock_getres", "gettimeofday", "time", "clock_nanosleep", "nanosleep",
+    "select", "pselect6", "poll", "ppoll", "getrandom", "exit", "exit_group", "getrlimit",
+)  # fmt: skip
+
+
+def libc() -> "ctypes.CDLL | None":
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def enter_namespaces(lib, pid: bool, mount: bool, ipc: bool, net: bool) -> dict:
+    """unshare() the requested namespaces in one go (adding a user namespace when not root); what applied."""
+    facts = {"pidns": False, "mountns": False, "ipcns": False, "netns": False, "userns": False}
+    if lib is None:
+        return facts
+    wanted = [(pid, CLONE_NEWPID, "pidns"), (mount, CLONE_NEWNS, "mountns"), (ipc, CLONE_NEWIPC, "ipcns")]
+    wanted.append((net, CLONE_NEWNET, "netns"))
+    flags = sum(flag for on, flag, _ in wanted if on)
+    if not flags:
+        return facts
+    if os.geteuid() != 0:
+        flags |= CLONE_NEWUSER
+    if lib.unshare(flags) != 0:  # all or nothing; fall back to the network namespace alone
+        flags = CLONE_NEWNET | (flags & CLONE_NEWUSER)
+        if not net or lib.unshare(flags) != 0:
+            return facts
+    for on, flag, key in wanted:
+        facts[key] = bool(flags & flag)
+    facts["userns"] = bool(flags & CLONE_NEWUSER)
+    return facts
+
+
+def fork_into_pid_namespace(lib, parent_pid: int, close_fds: tuple) -> None:
+    """After unshare(CLONE_NEWPID): fork; the child (pid 1 of the new namespace) returns, this process supervises.
+
+    The supervisor is what the parent started and kills: it closes its copies of the pipes, kills the child when
+    the parent disappears, and exits as the child did (re-raising a fatal signal), so exit reasons stay true. The
+    child dies with it (PR_SET_PDEATHSIG), and with the child its whole namespace.
+    """
+    child = os.fork()
+    if child == 0:
+        lib.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # (a supervisor gone before this: the pipes hit EOF)
+        return
+    for fd in close_fds:
+        os.close(fd)
+    # No thread here: after unshare(CLONE_NEWPID) this process cannot create one. Wait for SIGCHLD in slices.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    while True:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            break
+        if os.getppid() != parent_pid:
+            os.kill(child, signal.SIGKILL)
+            os._exit(4)
+        signal.sigtimedwait({signal.SIGCHLD}, 0.25)
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 5)
+
+
+def hide_filesystem(lib, directory: str) -> bool:
+    """In a private mount namespace: an empty read-only tmpfs over `directory` becomes the whole filesystem."""
+    if lib is None:
+        return False
+    if lib.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if lib.mount(b"tmpfs", directory.encode(), b"tmpfs", flags, b"size=4k,mode=555") != 0:
+        return False
+    try:
+        os.chdir(directory)
+        os.chroot(".")
+        os.chdir("/")
+    except OSError:
+        return False
+    return True
+
+
+def set_rlimits(cpu_seconds: int, memory_mb: int, max_open_files: int) -> bool:
+    """CPU, address space, open files; no file writes, core dumps, processes or threads. False if any failed."""
+    limits = [
+        (resource.RLIMIT_CPU, cpu_seconds),
+        (resource.RLIMIT_AS, memory_mb * 1024 * 1024),
+        (resource.RLIMIT_NOFILE, max_open_files),
+        (resource.RLIMIT_FSIZE, 0),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NPROC, 0),
+    ]
+    ok = True
+    for which, value in limits:
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            ok = False
+    return ok
+
+
+def drop_uid(uid: int, gid: int) -> int:
+    """As root: become uid/gid with no supplementary groups; returns the effective uid afterwards."""
+    if os.geteuid() == 0:
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+        except OSError:
+            pass
+    return os.geteuid()
+
+
+def load_pyseccomp(path: str | None):
+    """Import pyseccomp from its file (found by the parent), or None with the reason in `sys.modules` terms."""
+    if not path:
+        return None, "pyseccomp is not installed"
+    try:
+        spec = importlib.util.spec_from_file_location("pyseccomp", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module, None
+    except Exception as exc:  # libseccomp missing (RuntimeError), or a broken install
+        return None, f"pyseccomp unusable: {type(exc).__name__}: {exc}"
+
+
+def install_seccomp(seccomp) -> bool:
+    """Load the allowlist filter (EPERM for everything else); libseccomp sets PR_SET_NO_NEW_PRIVS first."""
+    try:
+        rules = seccomp.SyscallFilter(seccomp.ERRNO(1))
+        for name in SYSCALL_ALLOWLIST:
+            try:
+                rules.add_rule(seccomp.ALLOW, name)
+            except Exception:
+                continue  # not a syscall on this architecture
+        # prlimit64 only to read limits (new_limit == NULL), so RLIMITs cannot be raised or changed
+        rules.add_rule(seccomp.ALLOW, "prlimit64", seccomp.Arg(2, seccomp.EQ, 0))
+        rules.load()
+    except Exception:
+        return False
+    return True
+
+
+def no_new_privs(lib) -> bool:
+    return lib is not None and lib.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+
+
+def pyseccomp_path() -> str | None:
+    """Where pyseccomp's single module lives in the parent's environment (the worker has no site-packages)."""
+    try:
+        spec = importlib.util.find_spec("pyseccomp")
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None and spec.origin else None
