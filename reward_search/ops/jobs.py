@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shlex
 import shutil
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,6 +47,11 @@ WORKING_DIR_EXCLUDES: tuple[str, ...] = (
 )
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 METADATA_TOOL = "reward-search"
+# Secrets a job needs, read from the submitter's environment. They travel as a small py_module (a package on the
+# job's path on every node), never as runtime_env env_vars, metadata or arguments: the dashboard and `jobs status`
+# show those. The job puts them into its own processes' environment (`apply_job_secrets`).
+SECRET_VARS = ("HF_TOKEN",)
+SECRETS_PACKAGE = "reward_search_job_secrets"
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class JobPlan:
     metadata: dict[str, str]
     run_dir: str
     staging_dir: str | None = None  # a temporary folder to delete after submitting
+    entrypoint_num_cpus: float | None = None  # CPUs the driver holds on the head (search.driver_cpus by default)
+    secrets_dir: str | None = None  # the temporary secrets package, deleted after submitting
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,9 @@ def plan_submission(experiment: str, overrides: Sequence[str], options: SubmitOp
         generated = {"working_dir": staging, "py_modules": [str(package)], "excludes": ["__pycache__/", "*.pyc"]}
     generated["env_vars"] = {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     runtime_env = _merge_runtime_env(generated, options.runtime_env, options.pip)
+    secrets = secrets_package(os.environ)
+    if secrets is not None:
+        runtime_env["py_modules"] = [*runtime_env.get("py_modules", []), str(Path(secrets) / SECRETS_PACKAGE)]
     args = ["python", "-m", "reward_search.cli", "run", remote_experiment]
     for item in overrides:
         args += ["--set", item]
@@ -244,7 +255,41 @@ def plan_submission(experiment: str, overrides: Sequence[str], options: SubmitOp
         "run_dir": run_dir,
         "overrides": json.dumps(list(overrides)),
     }
-    return JobPlan(submission_id, shlex.join(args), runtime_env, metadata, run_dir, staging)
+    cpus = options.entrypoint_num_cpus if options.entrypoint_num_cpus is not None else config.search.driver_cpus
+    return JobPlan(submission_id, shlex.join(args), runtime_env, metadata, run_dir, staging, cpus or None, secrets)
+
+
+def secrets_package(environ: Mapping[str, str]) -> str | None:
+    """A temporary folder holding the package `reward_search_job_secrets` with the set SECRET_VARS, or None."""
+    found = {name: environ[name] for name in SECRET_VARS if environ.get(name)}
+    if not found:
+        return None
+    folder = tempfile.mkdtemp(prefix="reward-search-secrets-")
+    package = Path(folder) / SECRETS_PACKAGE
+    package.mkdir(mode=0o700)
+    (package / "__init__.py").write_text('"""Secrets of one reward-search job (written by `submit`)."""\n')
+    data = package / "secrets.json"
+    data.touch(mode=0o600)
+    data.write_text(json.dumps(found))
+    return folder
+
+
+def apply_job_secrets() -> list[str]:
+    """In a submitted job's processes: set the secrets it was given into os.environ (unset ones only); their names."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(SECRETS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    data = Path(next(iter(spec.submodule_search_locations))) / "secrets.json"
+    if not data.is_file():
+        return []
+    applied = []
+    for name, value in json.loads(data.read_text()).items():
+        if name in SECRET_VARS and not os.environ.get(name):
+            os.environ[name] = value
+            applied.append(name)
+    return applied
 
 
 # ---------------------------------------------------------------------------------------------- operations
@@ -262,15 +307,16 @@ def submit(address: str | None, experiment: str, overrides: Sequence[str], optio
                     submission_id=plan.submission_id,
                     runtime_env=plan.runtime_env,
                     metadata=plan.metadata,
-                    entrypoint_num_cpus=options.entrypoint_num_cpus,
+                    entrypoint_num_cpus=plan.entrypoint_num_cpus,
                     entrypoint_num_gpus=options.entrypoint_num_gpus,
                     entrypoint_resources=options.entrypoint_resources,
                 )
             except RuntimeError as exc:  # the server refused the request (duplicate id, bad runtime_env, ...)
                 raise UserError(f"job submission refused by {url}: {_server_message(exc)}") from None
     finally:
-        if plan.staging_dir:
-            shutil.rmtree(plan.staging_dir, ignore_errors=True)
+        for folder in (plan.staging_dir, plan.secrets_dir):
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
     return Submitted(job_id, job_url(url, job_id), plan.run_dir)
 
 
