@@ -307,7 +307,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
         f"{state.sessions} driver session(s); proposer spend ${state.proposer_usage.get('cost_usd', 0.0):.4f}"
     )
-    print(leaderboard_table(entries))
+    print(leaderboard_table(entries, metric=config.selection.metric))
     return 0
 
 

@@ -243,6 +243,27 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class SelectionConfig:
+    """Which key ranks candidates first (the ranking rule is records.rank_entries)."""
+
+    # accuracy: selection accuracy, then the gold solution's log-probability, then candidate id; gold_logprob: the
+    # graded signal first (small runs where accuracy cannot move), then accuracy, then candidate id.
+    metric: Literal["accuracy", "gold_logprob"] = "accuracy"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Experiment tracking (optional extra): each screening trial a run nested under the search's run."""
+
+    kind: Literal["none", "mlflow", "wandb"] = "none"
+    # MLflow: a tracking URI (a local folder or file: URI is a file store; http(s):// a server); None: ./mlruns
+    # under the run directory. W&B: ignored (offline mode writes under the run directory).
+    uri: str | None = None
+    experiment: str | None = None  # None: the run name
+    project: str | None = None  # W&B project; None: the run name
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: every knob, with its default, in one place."""
 
@@ -255,6 +276,8 @@ class ExperimentConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     proposer: ProposerConfig = field(default_factory=ProposerConfig)
     finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def validate(self) -> list[tuple[str, str]]:

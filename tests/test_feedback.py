@@ -63,7 +63,7 @@ def test_ranking_views_and_exclusion_of_later_rounds():
 
 def test_render_contains_table_sources_curves_and_reasons():
     text = build_feedback(_entries(), round=3, config=ProposerConfig(top_k_sources=2)).render()
-    table = text.index("| 1 | answer_close | 1 | 0.420 | 0.592 | [0.320, 0.520] | 50 |")
+    table = text.index("| 1 | answer_close | 1 | 0.420 | n/a | [0.320, 0.520] | 50 | ok |")
     assert table < text.index("| 2 | format_tight") < text.index("| 3 | steady_steps")
     assert "def answer_close(" in text and "def format_tight(" in text and "def steady_steps(" not in text
     assert "reward answer_close 0.100 -> 0.600" in text and "zero-std share 0.50 -> 0.25" in text

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reward_search.search.records import LeaderboardEntry
+from reward_search.search.records import LeaderboardEntry, rank_entries, rank_labels
 
 if TYPE_CHECKING:  # the proposers package imports this module; importing it here at runtime would be circular
     from reward_search.proposers.settings import ProposerConfig
@@ -27,13 +27,6 @@ _REASON_CHARS = 300
 def approx_tokens(text: str) -> int:
     """A cheap token estimate (characters / 4, rounded up): good enough for budgeting a prompt section."""
     return math.ceil(len(text) / 4)
-
-
-def _rank_key(entry: LeaderboardEntry) -> tuple[Any, ...]:
-    acc = entry.accuracy if entry.accuracy is not None else -1.0
-    low = entry.ci_low if entry.ci_low is not None else -1.0
-    f1 = entry.f1 if entry.f1 is not None else -1.0
-    return (-acc, -low, -f1, entry.round, entry.name, entry.candidate_id)
 
 
 def _copy(entry: LeaderboardEntry) -> LeaderboardEntry:
@@ -50,6 +43,7 @@ class Feedback:
     failed: tuple[LeaderboardEntry, ...] = ()  # failed, crashed or stopped trials, in (round, name) order
     entries: tuple[LeaderboardEntry, ...] = ()  # every entry, in (round, name, id) order
     top_k_sources: int = 3
+    metric: str = "accuracy"  # the ranking's primary key (selection.metric)
 
     @property
     def empty(self) -> bool:
@@ -79,16 +73,20 @@ class Feedback:
         return text
 
 
-def build_feedback(entries: Sequence[LeaderboardEntry], round: int, config: ProposerConfig | None = None) -> Feedback:
-    """Feedback for proposing `round` from the leaderboard rows of earlier rounds (later rows are ignored)."""
+def build_feedback(
+    entries: Sequence[LeaderboardEntry], round: int, config: ProposerConfig | None = None, metric: str = "accuracy"
+) -> Feedback:
+    """Feedback for proposing `round` from the leaderboard rows of earlier rounds (later rows are ignored), ranked
+    by the one ranking rule (`records.rank_entries`) under the run's `selection.metric`."""
     if config is None:
         from reward_search.proposers.settings import ProposerConfig
 
         config = ProposerConfig()
     earlier = sorted((_copy(e) for e in entries if e.round < round), key=lambda e: (e.round, e.name, e.candidate_id))
-    ranked = sorted((e for e in earlier if e.status == "done" and e.accuracy is not None), key=_rank_key)
+    ranked = rank_entries(earlier, metric)
     return Feedback(
         round=round,
+        metric=metric,
         ranked=tuple(ranked),
         rejected=tuple(e for e in earlier if e.status == "rejected"),
         failed=tuple(e for e in earlier if e.status in FAILED_STATUSES),
@@ -110,14 +108,16 @@ class _Block:
 
 
 _HEADINGS = {
-    "table": "## Leaderboard (selection-split accuracy, best first)\n\n"
-    "| rank | name | round | accuracy | F1 | 95% CI | n |\n|---|---|---|---|---|---|---|",
+    "table": "## Leaderboard (selection split, best first; =: tie; gold LP: gold solution log-prob, higher is better)"
+    "\n\n| rank | name | round | accuracy | gold LP | 95% CI | n | signal |\n|---|---|---|---|---|---|---|---|",
     "sources": "## Source of the top rewards",
+    "nosignal": "## Rewards that taught nothing (GRPO learns only from groups whose scores differ: give "
+    "different completions of the same question different scores)",
     "curves": "## Training curves of screened rewards (start -> end of the screening run)",
     "rejected": "## Rejected by validation (did not run)",
     "failed": "## Failed or crashed trials",
 }
-_ORDER = ("table", "sources", "curves", "rejected", "failed")
+_ORDER = ("table", "nosignal", "sources", "curves", "rejected", "failed")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -154,15 +154,29 @@ def _curve_line(entry: LeaderboardEntry) -> str | None:
     return f"- {entry.name}" + (f" ({steps} steps)" if steps else "") + ": " + "; ".join(parts)
 
 
+def no_signal(entry: LeaderboardEntry) -> str | None:
+    """Why the entry's screening run learned nothing (`training.signal`), or None."""
+    signal = (entry.curve_summary or {}).get("signal")
+    return signal.get("no_signal") if isinstance(signal, dict) else None
+
+
 def _blocks(feedback: Feedback) -> list[_Block]:
     blocks: list[_Block] = []
+    labels = rank_labels(feedback.ranked, feedback.metric)
     for i, e in enumerate(feedback.ranked):
         ci = f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]" if e.ci_low is not None else "n/a"
         n = "n/a" if e.n is None else str(e.n)
-        row = f"| {i + 1} | {e.name} | {e.round} | {_fmt(e.accuracy)} | {_fmt(e.f1)} | {ci} | {n} |"
+        signal = "NONE" if no_signal(e) else "ok"
+        scores = f"{_fmt(e.accuracy)} | {_fmt(e.gold_logprob)} | {ci} | {n}"
+        row = f"| {labels[i]} | {e.name} | {e.round} | {scores} | {signal} |"
         blocks.append(_Block("table", (0, i), row))
+    for i, e in enumerate(feedback.ranked):
+        reason = no_signal(e)
+        if reason:
+            blocks.append(_Block("nosignal", (2, i), f"- {e.name} (round {e.round}): {_shorten(reason)}"))
     for i, e in enumerate(feedback.top()):
-        header = f"### {i + 1}. {e.name} (round {e.round}, accuracy {_fmt(e.accuracy)})"
+        scores = f"accuracy {_fmt(e.accuracy)}, gold log-prob {_fmt(e.gold_logprob)}"
+        header = f"### {i + 1}. {e.name} (round {e.round}, {scores})"
         description = f"\n{_shorten(e.description)}" if e.description else ""
         blocks.append(_Block("sources", (3, i), f"{header}{description}\n```python\n{e.source.strip()}\n```"))
     for i, e in enumerate(feedback.ranked):
@@ -183,7 +197,7 @@ def _assemble(blocks: Sequence[_Block], total: int) -> str:
     for section in _ORDER:
         lines = [b.text for b in blocks if b.section == section]
         if section == "table" and not lines:
-            lines = ["| - | no candidate has been scored yet | | | | | |"]
+            lines = ["| - | no candidate has been scored yet | | | | | | |"]
         if lines:
             joiner = "\n\n" if section == "sources" else "\n"
             sections.append(_HEADINGS[section] + "\n" + joiner.join(lines))

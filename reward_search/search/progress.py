@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from reward_search.search.records import LeaderboardEntry, rank_entries
+from reward_search.search.records import LeaderboardEntry, rank_entries, rank_labels
 
 
 def _label(trial: Any) -> str:
@@ -71,19 +71,31 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20) -> str:
-    """Ranked screened candidates, then the others by status: the table `run` and `status` print."""
-    done = rank_entries(entries)
-    lines = [f"{'#':>3} {'name':<34} {'round':>5} {'accuracy':>9} {'95% CI':>15} {'F1':>6} {'status':<9}"]
-    for rank, e in enumerate(done[:limit], start=1):
+def _no_signal(entry: LeaderboardEntry) -> str | None:
+    signal = (entry.curve_summary or {}).get("signal")
+    return signal.get("no_signal") if isinstance(signal, dict) else None
+
+
+def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20, metric: str = "accuracy") -> str:
+    """Ranked screened candidates (`=` marks a genuine tie), then the others by status: what `run` and `status`
+    print. Gold LP is the mean per-token log-probability of the gold solutions; a run that learned nothing says so."""
+    done = rank_entries(entries, metric)
+    labels = rank_labels(done, metric)
+    lines = [
+        f"ranked by {metric}, then {'gold log-prob' if metric == 'accuracy' else 'accuracy'}, then candidate id",
+        f"{'#':>4} {'name':<34} {'round':>5} {'accuracy':>9} {'95% CI':>15} {'gold LP':>8} {'status':<9}",
+    ]
+    for label, e in zip(labels[:limit], done[:limit], strict=True):
         ci = f"[{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]"
+        reason = _no_signal(e)
         lines.append(
-            f"{rank:>3} {e.name[:34]:<34} {e.round:>5} {_fmt(e.accuracy):>9} {ci:>15} {_fmt(e.f1):>6} {e.status:<9}"
+            f"{label:>4} {e.name[:34]:<34} {e.round:>5} {_fmt(e.accuracy):>9} {ci:>15} {_fmt(e.gold_logprob, 4):>8} "
+            f"{e.status:<9}" + (f" {reason[:70]}" if reason else "")
         )
     others = [e for e in entries if e not in done]
     for e in sorted(others, key=lambda e: (e.round, e.status, e.name)):
         reason = (e.reasons[-1] if e.reasons else "")[:60]
-        lines.append(f"{'':>3} {e.name[:34]:<34} {e.round:>5} {'':>9} {'':>15} {'':>6} {e.status:<9} {reason}")
+        lines.append(f"{'':>4} {e.name[:34]:<34} {e.round:>5} {'':>9} {'':>15} {'':>8} {e.status:<9} {reason}")
     counts: dict[str, int] = {}
     for e in entries:
         counts[e.status] = counts.get(e.status, 0) + 1
@@ -91,5 +103,7 @@ def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20) -> s
     return "\n".join(lines)
 
 
-def print_leaderboard(entries: Sequence[LeaderboardEntry], stream: TextIO | None = None) -> None:
-    print(leaderboard_table(entries), file=stream or sys.stdout)
+def print_leaderboard(
+    entries: Sequence[LeaderboardEntry], stream: TextIO | None = None, metric: str = "accuracy"
+) -> None:
+    print(leaderboard_table(entries, metric=metric), file=stream or sys.stdout)

@@ -7,7 +7,7 @@ Parquet without conversion code in each place.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,8 @@ class LeaderboardEntry:
     n: int | None = None
     ci_low: float | None = None  # 95% interval of the accuracy
     ci_high: float | None = None
+    # mean per-token log-probability of the gold worked solutions under the adapter (the graded paired signal)
+    gold_logprob: float | None = None
     dev_curve: list[float] = field(default_factory=list)  # intermediate dev accuracies, in report order
     curve_summary: dict[str, Any] = field(default_factory=dict)  # screening.TrialResult.curve_summary
     probe: dict[str, Any] | None = None  # the validation probe report
@@ -62,10 +64,38 @@ class LeaderboardEntry:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def rank_entries(entries: Iterable[LeaderboardEntry]) -> list[LeaderboardEntry]:
-    """Screened candidates, best selection accuracy first (ties: F1, then earlier round, then name).
+SELECTION_METRICS: tuple[str, ...] = ("accuracy", "gold_logprob")
 
-    The one ranking rule shared by the leaderboard, its tables, the finalize phase and the report.
+
+def _value(entry: LeaderboardEntry, metric: str) -> float:
+    value = getattr(entry, metric)
+    return float("-inf") if value is None else float(value)
+
+
+def rank_key(entry: LeaderboardEntry, metric: str = "accuracy") -> tuple[float, float]:
+    """The entry's score under the ranking rule (higher is better): the primary metric, then the other one."""
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"unknown selection metric {metric!r}; choose one of {', '.join(SELECTION_METRICS)}")
+    second = "gold_logprob" if metric == "accuracy" else "accuracy"
+    return (_value(entry, metric), _value(entry, second))
+
+
+def rank_entries(entries: Iterable[LeaderboardEntry], metric: str = "accuracy") -> list[LeaderboardEntry]:
+    """Screened candidates, best first: selection accuracy, then the gold log-probability, then candidate id.
+
+    The one ranking rule shared by the leaderboard, its tables, the feedback, the finalize phase and the report.
+    `metric="gold_logprob"` (a preset's `selection.metric`) makes the graded signal the primary key.
     """
     done = [e for e in entries if e.status == "done" and e.accuracy is not None]
-    return sorted(done, key=lambda e: (-(e.accuracy or 0.0), -(e.f1 or 0.0), e.round, e.name))
+    return sorted(done, key=lambda e: (tuple(-v for v in rank_key(e, metric)), e.candidate_id))
+
+
+def rank_labels(ranked: Sequence[LeaderboardEntry], metric: str = "accuracy") -> list[str]:
+    """Display ranks for `rank_entries` output: genuine ties (equal on both keys) share a rank, shown as `=2`."""
+    keys = [rank_key(e, metric) for e in ranked]
+    labels = []
+    for key in keys:
+        first = keys.index(key) + 1
+        tied = keys.count(key) > 1
+        labels.append(f"={first}" if tied else str(first))
+    return labels

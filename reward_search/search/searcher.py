@@ -230,6 +230,7 @@ def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_tria
             extraction_rate=result.get("selection_extraction_rate"),
             correct=result.get("selection_correct"),
             n=result.get("selection_n"),
+            gold_logprob=result.get("selection_gold_logprob"),
             selection_split=result.get("selection_split", "dev"),
         )
     summary = result.get("curve_summary_json")

@@ -10,6 +10,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from reward_search import io
+from reward_search.training.signal import learning_signal
 
 # Logged once at the end of training, not per step.
 _SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos"}
@@ -82,7 +83,8 @@ def _window_mean(values: Sequence[float], first: bool) -> float | None:
 
 
 def summarize(rows: Sequence[Mapping[str, Any]], reward_names: Sequence[str]) -> dict[str, Any]:
-    """Start → end (mean of the first and last tenth of steps) for each reward and the run's health signals."""
+    """Start → end (mean of the first and last tenth of steps) for each reward and the run's health signals,
+    and the run's learning signal (`signal.learning_signal`: did any group's rewards differ, did the adapter move)."""
 
     def column(name: str) -> list[float]:
         return [r.get(name) for r in rows]  # type: ignore[misc]
@@ -105,4 +107,5 @@ def summarize(rows: Sequence[Mapping[str, Any]], reward_names: Sequence[str]) ->
     step_times = [v for v in column("step_time") if v is not None]
     summary["mean_step_seconds"] = sum(step_times) / len(step_times) if step_times else None
     summary["completion_tokens"] = sum(r.get("completion_tokens") or 0.0 for r in rows)
+    summary["signal"] = learning_signal(rows)
     return summary

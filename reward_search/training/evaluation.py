@@ -19,6 +19,7 @@ from reward_search.errors import UserError
 from reward_search.task.base import Problem, Task
 from reward_search.task.grading import Metrics, extract_answer, is_correct, score
 from reward_search.task.gsm8k import render_prompt
+from reward_search.training.gold_logprob import add_gold_logprobs
 from reward_search.training.models import LoadedModel
 
 
@@ -180,6 +181,7 @@ def evaluate(
         generations = generate_batched(loaded, prompts, config.max_new_tokens, config.batch_size, bar)
     seconds = time.perf_counter() - started
     records = grade_records(problems, generations, config.modes, config.primary_mode)
+    gold_logprob = add_gold_logprobs(loaded, task, problems, records, min(config.batch_size, 8))  # graded signal
     by_mode = {}
     for mode in dict.fromkeys([config.primary_mode, *config.modes]):
         column = mode.replace("-", "_")
@@ -198,6 +200,7 @@ def evaluate(
             "device": loaded.device,
             "batch_size": config.batch_size,
             "max_new_tokens": config.max_new_tokens,
+            "gold_logprob": gold_logprob,
         },
     )
 

@@ -387,10 +387,12 @@ def _final_report(result: TrialResult) -> dict[str, Any]:
         "selection_extraction_rate": m.get("extraction_rate"),
         "selection_correct": m.get("correct"),
         "selection_n": m.get("n"),
+        "selection_gold_logprob": m.get("gold_logprob"),
         "test_accuracy": t.get("accuracy"),
         "test_f1": t.get("f1"),
         "test_correct": t.get("correct"),
         "test_n": t.get("n"),
+        "test_gold_logprob": t.get("gold_logprob"),
         "train_seconds": result.train_seconds,
         "device": result.device,
         "cached": result.cached,
@@ -455,8 +457,11 @@ def _make_trainer(
     model.train()
     report_problems = splits.dev[: t.report_eval_size]
     from reward_search.training.curves import DivergenceGuard
+    from reward_search.training.signal import LearningSignalLogger
 
+    signal_logger = LearningSignalLogger()  # before the recorder: it adds |advantage| and the LoRA B norm to logs
     callbacks = [
+        signal_logger,
         recorder,
         DivergenceGuard(),
         IntermediateReport(reporter, task, report_problems, loaded, _eval_config(config), recorder),
@@ -474,6 +479,7 @@ def _make_trainer(
     )
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
+    signal_logger.attach(trainer)
     return trainer
 
 
@@ -490,7 +496,8 @@ def print_summary(result: TrialResult, stream: Any = sys.stdout) -> None:
     if m:
         lines.append(
             f"  {result.selection_split}: accuracy {m.get('accuracy', 0):.3f}  F1 {m.get('f1', 0):.3f}  "
-            f"extracted {m.get('extraction_rate', 0):.3f}  ({m.get('correct', 0)}/{m.get('n', 0)})"
+            f"extracted {m.get('extraction_rate', 0):.3f}  ({m.get('correct', 0)}/{m.get('n', 0)})  "
+            f"gold log-prob {_fmt(m.get('gold_logprob'))}"
         )
     if result.test_metrics:
         lines.append(f"  test: accuracy {result.test_metrics.get('accuracy', 0):.3f}")
@@ -507,6 +514,12 @@ def print_summary(result: TrialResult, stream: Any = sys.stdout) -> None:
     for label in ("zero_std_share", "completion_length"):
         curve = summary.get(label) or {}
         lines.append(f"  {label:<32} {_fmt(curve.get('start')):>8} {_fmt(curve.get('end')):>8}")
+    signal = summary.get("signal") or {}
+    lines.append(
+        f"  learning signal: tied steps {_fmt(signal.get('tied_step_share'))}  "
+        f"|advantage| {_fmt(signal.get('mean_abs_advantage'))}  LoRA B norm {signal.get('adapter_norm') or 0:.3g}"
+        + (f"  ({signal['no_signal']})" if signal.get("no_signal") else "")
+    )
     lines.append(f"  folder: {result.out_dir}")
     print("\n".join(lines), file=stream)
 

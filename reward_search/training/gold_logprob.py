@@ -1,0 +1,92 @@
+"""A graded, paired selection signal: the policy's mean per-token log-probability of the gold worked solution.
+
+Accuracy of a small model after a few GRPO steps is mostly zero, so it cannot rank candidates. The gold solution,
+written in the policy's answer format (`<thinking>` working `</thinking>` `<solution>` answer `</solution>`), is
+teacher-forced after the question's prompt; the mean log-probability of its tokens is continuous, moves after a
+few steps, is computed per question (so paired bootstrap intervals apply), and uses no candidate's own reward.
+One forward pass per question, questions batched (left-padded, explicit position ids so padding changes nothing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from reward_search.task.base import Problem, Task
+from reward_search.task.grading import SOLUTION_END, SOLUTION_START, THINK_END, THINK_START
+from reward_search.task.gsm8k import render_prompt
+
+COLUMN = "gold_logprob"
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+
+
+def gold_text(problem: Problem) -> str:
+    """The gold worked solution in the answer format the policy is trained to write (calculator notes removed)."""
+    work = problem.solution.rpartition("####")[0] if "####" in problem.solution else problem.solution
+    lines = [line.strip() for line in _CALCULATOR.sub("", work).splitlines() if line.strip()]
+    reasoning = "\n".join(lines) or "The answer follows."
+    return f"{THINK_START}\n{reasoning}\n{THINK_END}\n{SOLUTION_START}{problem.answer}{SOLUTION_END}"
+
+
+def _encode(tokenizer: Any, prompt: str, target: str) -> tuple[list[int], int]:
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    return list(prompt_ids) + list(target_ids), len(target_ids)
+
+
+def _batch_logprobs(model: Any, batch: Sequence[tuple[list[int], int]], pad_id: int, device: str) -> list[float]:
+    """Mean log-probability of each sequence's last `n_target` tokens, for one left-padded batch."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    keep = max(n for _, n in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (ids, _) in enumerate(batch):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        mask[row, width - len(ids) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.inference_mode():
+        logits = model(
+            input_ids=input_ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=positions.to(device),
+            logits_to_keep=keep + 1,
+        ).logits.float()
+    # logits[:, j] predicts the token after position (width - keep - 1 + j); the targets are the last `keep` tokens
+    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+    targets = input_ids[:, width - keep :].to(logprobs.device)
+    picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return [float(picked[row, keep - n :].mean()) for row, (_, n) in enumerate(batch)]
+
+
+def gold_logprobs(loaded: Any, task: Task, problems: Sequence[Problem], batch_size: int = 8) -> list[float]:
+    """One value per problem, in order: the mean per-token log-probability of `gold_text(problem)`."""
+    tokenizer, model = loaded.tokenizer, loaded.model
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    encoded = [_encode(tokenizer, render_prompt(tokenizer, task.messages(p.question)), gold_text(p)) for p in problems]
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+    values: list[float] = [0.0] * len(encoded)
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
+        for start in range(0, len(order), max(1, batch_size)):
+            chunk = order[start : start + batch_size]
+            scores = _batch_logprobs(model, [encoded[i] for i in chunk], pad_id, loaded.device)
+            for i, value in zip(chunk, scores, strict=True):
+                values[i] = value
+    finally:
+        if was_training:
+            model.train()
+    return values
+
+
+def add_gold_logprobs(
+    loaded: Any, task: Task, problems: Sequence[Problem], records: list[dict[str, Any]], batch_size: int = 8
+) -> float:
+    """Writes each record's `gold_logprob` (records in the problems' order) and returns their mean."""
+    values = gold_logprobs(loaded, task, problems, batch_size)
+    for record, value in zip(records, values, strict=True):
+        record[COLUMN] = value
+    return sum(values) / len(values) if values else float("nan")

@@ -1,0 +1,61 @@
+"""The one ranking rule: accuracy, then the gold log-probability, then candidate id; ties displayed as ties."""
+
+from __future__ import annotations
+
+import pytest
+
+from reward_search.search.feedback import build_feedback
+from reward_search.search.progress import leaderboard_table
+from reward_search.search.records import LeaderboardEntry, rank_entries, rank_labels
+
+
+def entry(cid: str, accuracy: float | None, gold: float | None, status: str = "done", **extra) -> LeaderboardEntry:
+    return LeaderboardEntry(
+        candidate_id=cid,
+        name=f"reward_{cid}",
+        round=1,
+        proposer="test",
+        status=status,
+        source="def f(completions, **kw): return [0.0] * len(completions)",
+        accuracy=accuracy,
+        gold_logprob=gold,
+        n=50,
+        correct=None if accuracy is None else round(accuracy * 50),
+        **extra,
+    )
+
+
+def test_accuracy_ties_are_ordered_by_the_gold_logprob_then_the_id():
+    entries = [
+        entry("c", 0.0, -1.30),
+        entry("a", 0.0, -1.10),
+        entry("e", 0.02, -2.50),  # more accurate: first whatever its log-prob
+        entry("b", 0.0, -1.30),  # ties c on both keys: the id decides
+        entry("d", 0.0, None),  # no signal recorded: last among its accuracy
+        entry("x", None, None, status="failed"),
+    ]
+    ranked = [e.candidate_id for e in rank_entries(entries)]
+    assert ranked == ["e", "a", "b", "c", "d"]
+    assert rank_labels(rank_entries(entries)) == ["1", "2", "=3", "=3", "5"]
+
+
+def test_the_graded_signal_can_be_the_primary_key():
+    entries = [entry("a", 0.04, -2.0), entry("b", 0.0, -1.0), entry("c", 0.02, -1.0)]
+    assert [e.candidate_id for e in rank_entries(entries, "accuracy")] == ["a", "c", "b"]
+    assert [e.candidate_id for e in rank_entries(entries, "gold_logprob")] == ["c", "b", "a"]
+    with pytest.raises(ValueError, match="unknown selection metric"):
+        rank_entries(entries, "f1")
+
+
+def test_feedback_and_table_follow_the_rule_and_show_ties_and_no_signal():
+    no_signal = {"signal": {"no_signal": "no signal: your reward gave every completion in a group the same score"}}
+    entries = [entry("a", 0.0, -1.5, curve_summary=no_signal), entry("b", 0.0, -1.2), entry("c", 0.0, -1.2)]
+    feedback = build_feedback(entries, round=2)
+    assert [e.candidate_id for e in feedback.ranked] == ["b", "c", "a"]
+    text = feedback.render()
+    assert "| =1 | reward_b |" in text and "| =1 | reward_c |" in text and "| 3 | reward_a |" in text
+    assert "your reward gave every completion in a group the same score" in text
+    table = leaderboard_table(entries)
+    assert "ranked by accuracy, then gold log-prob" in table
+    rows = [line for line in table.splitlines() if "reward_" in line]
+    assert rows[0].split()[0] == "=1" and rows[2].split()[0] == "3" and "no signal" in rows[2]

@@ -1,0 +1,92 @@
+"""The learning signal of screening runs and the graded selection signal (gold log-probability), on the tiny model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from reward_search.analysis.signal import paired_signal_difference
+from reward_search.candidates.candidate import RewardCandidate
+from reward_search.config import load_config
+from reward_search.task.gsm8k import get_task
+from reward_search.training.gold_logprob import gold_logprobs, gold_text
+from reward_search.training.signal import ADVANTAGE_KEY, LORA_B_KEY, learning_signal
+from reward_search.training.spec import RewardSpec
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "experiments" / "smoke.yaml"
+
+CONSTANT = """
+def same_for_all(prompts, completions, **kwargs):
+    return [1.0 for _ in completions]
+"""
+GRADED = """
+def longer_is_better(prompts, completions, **kwargs):
+    return [len(str(c)) / 10.0 for c in completions]
+"""
+
+
+def test_the_verdict_from_curve_rows():
+    tied = [{"frac_reward_zero_std": 1.0, ADVANTAGE_KEY: 0.0, LORA_B_KEY: 0.0} for _ in range(4)]
+    verdict = learning_signal(tied)
+    assert verdict["tied_step_share"] == 1.0
+    assert "gave every completion in a group the same score" in verdict["no_signal"]
+    moving = [{"frac_reward_zero_std": 0.5, ADVANTAGE_KEY: 0.7, LORA_B_KEY: 0.01 * s} for s in range(1, 5)]
+    verdict = learning_signal(moving)
+    assert verdict["no_signal"] is None and verdict["adapter_norm"] == pytest.approx(0.04)
+    still = [{"frac_reward_zero_std": 0.0, ADVANTAGE_KEY: 0.5, LORA_B_KEY: 0.0}]
+    assert "adapter never moved" in learning_signal(still)["no_signal"]
+
+
+@pytest.mark.slow
+def test_a_zero_variance_reward_is_flagged_and_a_graded_one_is_not(tmp_path):
+    from reward_search.training.screening import run_screening
+
+    config = load_config(SMOKE, ["training.steps=2", "training.base_rewards=false"])
+    flat = run_screening(
+        config, RewardSpec((RewardCandidate.from_source(CONSTANT),), base_rewards=False), tmp_path / "c"
+    )
+    graded = run_screening(
+        config, RewardSpec((RewardCandidate.from_source(GRADED),), base_rewards=False), tmp_path / "g"
+    )
+    assert flat.status == graded.status == "done", (flat.error, graded.error)
+    flat_signal, graded_signal = flat.curve_summary["signal"], graded.curve_summary["signal"]
+    assert flat_signal["tied_step_share"] == 1.0 and flat_signal["adapter_norm"] == 0.0
+    assert flat_signal["mean_abs_advantage"] == 0.0
+    assert "same score" in flat_signal["no_signal"]
+    assert graded_signal["no_signal"] is None
+    assert graded_signal["adapter_norm"] > 1e-4 and graded_signal["mean_abs_advantage"] > 0.1
+    rows = pq.read_table(tmp_path / "g" / "curves.parquet").to_pylist()
+    assert all(r[LORA_B_KEY] > 0 for r in rows)  # recorded per step, growing from zero
+
+    # the graded selection signal: one finite value per selection question, and the trained adapter moved it
+    records = pq.read_table(tmp_path / "g" / "selection.parquet").to_pylist()
+    base_records = pq.read_table(tmp_path / "c" / "selection.parquet").to_pylist()  # unmoved adapter = base model
+    assert len(records) == config.training.selection_size
+    assert all(math.isfinite(r["gold_logprob"]) and r["gold_logprob"] < 0 for r in records)
+    assert graded.metrics["gold_logprob"] == pytest.approx(np.mean([r["gold_logprob"] for r in records]))
+    moved = [r["gold_logprob"] - b["gold_logprob"] for r, b in zip(records, base_records, strict=True)]
+    assert any(abs(d) > 1e-6 for d in moved)
+
+
+def test_gold_logprob_is_per_question_batch_independent_and_paired(tiny):
+    task = get_task(load_config(SMOKE).data)
+    problems = task.load_splits().dev[:6]
+    text = gold_text(problems[0])
+    assert text.startswith("<thinking>\n") and text.endswith(f"<solution>{problems[0].answer}</solution>")
+    assert "<<" not in text and "####" not in text
+    batched = gold_logprobs(tiny, task, problems, batch_size=4)
+    single = gold_logprobs(tiny, task, problems, batch_size=1)
+    assert len(batched) == 6 and all(math.isfinite(v) and v < 0 for v in batched)
+    assert np.allclose(batched, single, atol=1e-4)  # left padding with explicit positions changes nothing
+    assert len(set(batched)) == 6  # a value per question, not one shared number
+
+    other = [v + 0.1 * i for i, v in enumerate(batched)]
+    diff = paired_signal_difference(other, batched, names=("other", "base"), n_resamples=2000)
+    assert diff.difference == pytest.approx(diff.first_mean - diff.second_mean)
+    assert diff.difference == pytest.approx(np.mean(other) - np.mean(batched))
+    assert diff.low <= diff.difference <= diff.high
