@@ -307,7 +307,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
         f"{state.sessions} driver session(s); proposer spend ${state.proposer_usage.get('cost_usd', 0.0):.4f}"
     )
-    print(leaderboard_table(entries, metric=config.selection.metric))
+    from reward_search.proposers.transcripts import format_round_counts
+
+    for line in format_round_counts(state.proposer_state.get("records", []), str(folder / "proposals")):
+        print(line)  # LLM proposer: parse outcomes and rejections per round, with the transcript folder
+    print(leaderboard_table(entries))
     return 0
 
 

@@ -114,6 +114,9 @@ class SearchRun:
         self.config, self.run_dir, self.leaderboard, self.proposer = config, run_dir, leaderboard, proposer
         self.metrics = metrics or SearchMetrics(config.run.name)
         self.state = DriverState.load(run_dir)
+        self.failure: str | None = None  # set when a round ends with no valid candidate
+        if hasattr(proposer, "attach_run_dir"):
+            proposer.attach_run_dir(run_dir)  # transcripts of every request and reply under proposals/
         if self.state.proposer_state:
             proposer.load_state(self.state.proposer_state)
 
@@ -139,9 +142,7 @@ class SearchRun:
         have = [e for e in entries if e.round == round and e.status != "rejected"]
         need = wanted - len(have)
         seen = {normalise_source(e.source) for e in entries}
-        feedback = build_feedback(
-            [e for e in entries if e.round < round], round, self.config.proposer, self.config.selection.metric
-        )
+        feedback = build_feedback([e for e in entries if e.round < round], round, self.config.proposer)
         accepted: list[str] = []
         attempts = 0
         with CandidateRunner(self.config.candidates.sandbox, self.config.candidates.policy) as runner:
@@ -149,6 +150,7 @@ class SearchRun:
                 attempts += 1
                 batch = self.proposer.propose(feedback, need, round)
                 self.metrics.proposed(len(batch))
+                verdicts: list[tuple[str, str, bool, list[str]]] = []  # told to the proposer (self-correction)
                 for candidate in batch:
                     shape = normalise_source(candidate.source)
                     if shape in seen:
@@ -168,11 +170,16 @@ class SearchRun:
                     added = ray.get(
                         self.leaderboard.add_candidate.remote(verdict_candidate.to_dict(), round, status, reasons)
                     )
+                    verdicts.append((candidate.id, candidate.name, status == "accepted", reasons))
                     if added and status == "accepted":
                         accepted.append(verdict_candidate.id)
                         need -= 1
                         if need == 0:
                             break
+                if hasattr(self.proposer, "note_verdicts"):
+                    self.proposer.note_verdicts(round, verdicts)
+        if not accepted and not have:
+            self._fail_empty_round(round, attempts)
         self.state.proposed_rounds = sorted({*self.state.proposed_rounds, round})
         self.state.proposer_state = self.proposer.state()
         self.state.proposer_usage = self.proposer.usage().to_dict()
@@ -180,6 +187,18 @@ class SearchRun:
         usage = self.proposer.usage()
         self.metrics.llm_usage(usage.prompt_tokens + usage.completion_tokens, usage.cost_usd)
         return accepted
+
+    def _fail_empty_round(self, round: int, calls: int) -> None:
+        """Stop the search loudly: no valid reward came from this round's proposer calls (state is kept)."""
+        self.state.proposer_state = self.proposer.state()
+        self.state.proposer_usage = self.proposer.usage().to_dict()
+        self.state.save(self.run_dir)
+        summary = getattr(self.proposer, "round_summary", lambda r: "no candidate passed validation")(round)
+        self.failure = (
+            f"round {round}: no valid reward in {calls} proposer calls: {summary} "
+            f"({self.run_dir / 'proposals' / f'round-{round}'}/)"
+        )
+        raise RuntimeError(self.failure)
 
     def budget_reason(self) -> str | None:
         """Why no further round may start, or None."""
@@ -283,9 +302,10 @@ def run_search(
         raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
     prepare_run_dir(config, folder)
     address = address or os.environ.get("RAY_ADDRESS") or None
-    from reward_search.ops.tracking import start_tracking
+    if config.proposer.kind == "llm" and config.proposer.api_base and proposer is None:
+        from reward_search.proposers.endpoint import check_api_base
 
-    tracking = start_tracking(config, folder)  # a missing extra: one line, exit 2; an unreachable URI: a warning
+        check_api_base(config.proposer.api_base)  # one line and exit 2 before anything starts
     context = ray.init(
         address=address,
         namespace=namespace_for(config.run.name),
@@ -354,7 +374,7 @@ def run_search(
             name=f"session-{run.state.sessions}",
             failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
             verbose=0,
-            callbacks=[SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics), *tracking.callbacks],
+            callbacks=[SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics)],
         ),
     )
     try:
@@ -364,18 +384,20 @@ def run_search(
             os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)
     run.metrics.gpu_hours(ray.get(leaderboard.summary.remote())["gpu_hours"])
     entries = run.entries()
-    tracking.log_leaderboard(entries, config.selection.metric)
     run.state.proposer_usage = proposer.usage().to_dict()
     run.state.save(folder)
     searched_all = searcher.stop_reason is not None or set(run.state.proposed_rounds) >= set(
         range(1, config.search.rounds + 1)
     )
     if verbose:
-        print_leaderboard(entries, stream=sys.stdout, metric=config.selection.metric)
-        if searcher.stop_reason:
+        print_leaderboard(entries, stream=sys.stdout)
+        if searcher.stop_reason and not run.failure:
             print(f"stopped: {searcher.stop_reason}", file=sys.stderr)
+    if run.failure:  # a round without any valid reward: exit non-zero, no finalize on an empty leaderboard
+        raise UserError(run.failure, exit_code=1)
     cheap_only = trainable is not None and finalize_trainable is None
-    if finalize and config.finalize.enabled and searched_all and not searcher.errors and not cheap_only:
+    screened = any(e.status == "done" for e in entries)
+    if finalize and config.finalize.enabled and searched_all and screened and not searcher.errors and not cheap_only:
         from reward_search.search.finalize import finalize_run, finalize_table
 
         if verbose:
