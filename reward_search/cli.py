@@ -311,7 +311,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     for line in format_round_counts(state.proposer_state.get("records", []), str(folder / "proposals")):
         print(line)  # LLM proposer: parse outcomes and rejections per round, with the transcript folder
-    print(leaderboard_table(entries))
+    print(leaderboard_table(entries, metric=config.selection.metric))
     return 0
 
 
