@@ -1,9 +1,10 @@
 """A search's custom metrics, exported by Ray (`ray.util.metrics`) to the dashboard and the Prometheus endpoint.
 
-`SearchMetrics(run_name)` is called from the driver process and its threads (the proposing thread, Tune callbacks).
-Every metric carries a `run` tag. Calls are cheap and thread-safe, and do nothing while Ray is not initialised
-(unit tests, `reward-search screen`). Ray prefixes exported names with `ray_`, so Prometheus shows e.g.
-`ray_reward_search_candidates_proposed_total`. Totals that the driver already keeps across restarts (LLM spend,
+`SearchMetrics(run_id, run_name)` is called from the driver process and its threads (the proposing thread, Tune
+callbacks). Every metric carries a `run` tag (the run id, unique per run, so two runs named `paper` never mix) and a
+`run_name` tag (the name people chose, for reading dashboards). Calls are cheap and thread-safe, and do nothing while
+Ray is not initialised (unit tests, `reward-search screen`). Ray prefixes exported names with `ray_`, so Prometheus
+shows e.g. `ray_reward_search_candidates_proposed_total`. Totals that the driver already keeps across restarts (LLM spend,
 GPU-hours) are gauges set to the running total, so a resumed run reports the right figure.
 """
 
@@ -21,15 +22,17 @@ class MetricSpec:
     name: str
     kind: str  # "counter" | "gauge"
     description: str
-    tags: tuple[str, ...] = ("run",)
+    tags: tuple[str, ...] = ("run", "run_name")
 
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("candidates_proposed", "counter", "Candidate rewards written by the proposer."),
     MetricSpec("candidates_accepted", "counter", "Candidates that passed validation (policy, load, probes)."),
-    MetricSpec("candidates_rejected", "counter", "Candidates rejected, by validation stage.", ("run", "stage")),
+    MetricSpec(
+        "candidates_rejected", "counter", "Candidates rejected, by validation stage.", ("run", "run_name", "stage")
+    ),
     MetricSpec("trials_running", "gauge", "Screening trials running now."),
-    MetricSpec("trials_finished", "counter", "Screening trials that ended, by outcome.", ("run", "status")),
+    MetricSpec("trials_finished", "counter", "Screening trials that ended, by outcome.", ("run", "run_name", "status")),
     MetricSpec("trials_failed", "counter", "Screening trials that failed or crashed (infrastructure or candidate)."),
     MetricSpec("best_selection_accuracy", "gauge", "Best selection-split accuracy so far."),
     MetricSpec("round", "gauge", "The current search round."),
@@ -49,8 +52,9 @@ def exported_name(name: str, kind: str) -> str:
 class SearchMetrics:
     """The metrics of one run. Methods are safe from any thread of the driver; a no-op without Ray."""
 
-    def __init__(self, run_name: str) -> None:
-        self.run_name = run_name
+    def __init__(self, run_id: str, run_name: str | None = None) -> None:
+        self.run_id = run_id
+        self.run_name = run_name or run_id
         self._lock = threading.Lock()
         self._metrics: dict[str, Any] | None = None
         self._running = 0
@@ -58,10 +62,10 @@ class SearchMetrics:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickles without its lock and metric handles (Tune pickles its callbacks with the experiment state)."""
-        return {"run_name": self.run_name, "_running": self._running, "_best": self._best}
+        return {"run_id": self.run_id, "run_name": self.run_name, "_running": self._running, "_best": self._best}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["run_name"])  # type: ignore[misc]
+        self.__init__(state["run_id"], state["run_name"])  # type: ignore[misc]
         self._running, self._best = state["_running"], state["_best"]
 
     # ----------------------------------------------------------------------------------------- plumbing
@@ -82,7 +86,7 @@ class SearchMetrics:
                 for spec in METRICS:
                     cls = Counter if spec.kind == "counter" else Gauge
                     metric = cls(PREFIX + spec.name, description=spec.description, tag_keys=spec.tags)
-                    metric.set_default_tags({"run": self.run_name})
+                    metric.set_default_tags({"run": self.run_id, "run_name": self.run_name})
                     made[spec.name] = metric
                 self._metrics = made
         return self._metrics

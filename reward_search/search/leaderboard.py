@@ -1,24 +1,37 @@
-"""The leaderboard: every candidate's status and result, persisted after each change, ranked views.
+"""The leaderboard: every candidate's status and result, persisted as it changes, ranked views.
 
 `LeaderboardCore` is plain Python (tested directly); `leaderboard_actor` wraps it as a named Ray actor in the run's
-namespace, restarted by Ray if it dies. Each change rewrites `leaderboard.parquet` atomically and each new candidate
-is written once to `candidates/<id>.json`, so a killed actor or driver reloads everything from the run directory.
+own namespace (named by the run id, so two runs called `paper` never share it), restarted by Ray if it dies.
+Each change is one line appended to `leaderboard.events.jsonl` (constant cost whatever the number of candidates);
+every `compact_every` events, and on `compact()`, the whole board is written to `leaderboard.parquet` and the log is
+emptied. Loading reads the Parquet snapshot and replays the log. Changes carry event ids, so a call Ray retries
+after an actor restart is applied once. Each new candidate is also written once to `candidates/<id>.json`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
+import uuid
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from reward_search import io
 from reward_search.candidates.candidate import CandidateStore, RewardCandidate
+from reward_search.search.eventlog import EventLog
 from reward_search.search.records import ENTRY_STATUSES, LeaderboardEntry, rank_entries
 
 LEADERBOARD_FILE = "leaderboard.parquet"
+EVENTS_FILE = "leaderboard.events.jsonl"
+APPLIED_FILE = "leaderboard.applied.json"  # event ids already in the Parquet snapshot (recent ones)
 ACTOR_NAME = "leaderboard"
+NAMESPACE_PREFIX = "reward-search-"
+COMPACT_EVERY = 256  # events between Parquet snapshots (at least; see `_record`)
+APPLIED_KEEP = 20_000
+LATENCY_KEEP = 4096
 FINISHED = ("done", "failed", "crashed", "stopped")
 # Nested fields stored as JSON text in Parquet (one schema whatever they hold).
 _JSON_FIELDS = ("parents", "reasons", "dev_curve", "curve_summary", "probe")
@@ -34,53 +47,114 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def namespace_for(run_name: str) -> str:
-    """The Ray namespace of a run: its actors are found by name there."""
-    return f"reward-search-{run_name}"
+def namespace_for(run_id: str) -> str:
+    """The Ray namespace of a run (by its run id): its actors are found by name there."""
+    return f"{NAMESPACE_PREFIX}{run_id}"
 
 
 class LeaderboardCore:
-    """All entries of one run, keyed by candidate id, mirrored to the run directory after each change."""
+    """All entries of one run, keyed by candidate id; every change is logged to the run directory before returning."""
 
-    def __init__(self, run_dir: str) -> None:
+    def __init__(self, run_dir: str, compact_every: int = COMPACT_EVERY) -> None:
         self.run_dir = Path(run_dir)
         self.store = CandidateStore(self.run_dir / "candidates")
         self.entries: dict[str, LeaderboardEntry] = {}
+        self.compact_every = compact_every
+        self.log = EventLog(self.run_dir / EVENTS_FILE)
+        self.applied: dict[str, None] = {}  # event ids seen, oldest first (bounded by APPLIED_KEEP)
+        self.pending_events = 0  # events logged since the last snapshot
+        self.latencies: deque[float] = deque(maxlen=LATENCY_KEEP)  # seconds per change, newest last
         self._load()
 
     # ----------------------------------------------------------------------------------------- persistence
 
     def _load(self) -> None:
         path = self.run_dir / LEADERBOARD_FILE
-        if not path.is_file():
-            return
-        import pyarrow.parquet as pq
+        if path.is_file():
+            import pyarrow.parquet as pq
 
-        for row in pq.read_table(path).to_pylist():
-            for name in _JSON_FIELDS:
-                if isinstance(row.get(name), str):
-                    row[name] = json.loads(row[name])
-            entry = LeaderboardEntry.from_dict(row)
-            self.entries[entry.candidate_id] = entry
+            for row in pq.read_table(path).to_pylist():
+                for name in _JSON_FIELDS:
+                    if isinstance(row.get(name), str):
+                        row[name] = json.loads(row[name])
+                entry = LeaderboardEntry.from_dict(row)
+                self.entries[entry.candidate_id] = entry
+        applied = self.run_dir / APPLIED_FILE
+        if applied.is_file():
+            self.applied = dict.fromkeys(json.loads(applied.read_text()))
+        for event in self.log.read():
+            self._apply(event)
+            self.pending_events += 1
 
-    def _save(self) -> None:
+    def compact(self) -> int:
+        """Write the whole board to Parquet and empty the event log; returns the number of entries written."""
+        names = [f.name for f in dataclasses.fields(LeaderboardEntry)]
         rows = []
         for entry in self.entries.values():
-            row = entry.to_dict()
+            row = {name: getattr(entry, name) for name in names}  # shallow: nested fields become JSON text below
             for name in _JSON_FIELDS:
                 row[name] = json.dumps(row[name], default=str)
             rows.append(row)
         io.write_parquet(self.run_dir / LEADERBOARD_FILE, rows)
+        io.write_json(self.run_dir / APPLIED_FILE, list(self.applied)[-APPLIED_KEEP:])
+        self.log.reset()
+        self.pending_events = 0
+        return len(rows)
+
+    def _record(self, event: dict[str, Any]) -> bool:
+        """Apply a new event and log it; False (and nothing changes) when its id was applied before."""
+        started = time.perf_counter()
+        if event["id"] in self.applied:
+            return False
+        self._apply(event)
+        self.log.append(event)
+        self.pending_events += 1
+        # Snapshot after max(compact_every, entries / 2) events: a snapshot costs O(entries), so its amortised
+        # cost per event stays constant however large the board grows.
+        due = self.pending_events >= max(self.compact_every, len(self.entries) / 2)
+        if due or not (self.run_dir / LEADERBOARD_FILE).is_file():
+            self.compact()
+        self.latencies.append(time.perf_counter() - started)
+        return True
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        """One event's change to the in-memory board (also used to replay the log)."""
+        self.applied[event["id"]] = None
+        if len(self.applied) > APPLIED_KEEP:
+            self.applied.pop(next(iter(self.applied)))
+        cid, data = event["cid"], event["data"]
+        if event["op"] == "add":
+            self.entries.setdefault(cid, LeaderboardEntry.from_dict(data))
+        elif event["op"] == "update":
+            entry = self.entries[cid]
+            for key, value in data.items():
+                setattr(entry, key, value)
+        elif event["op"] == "dev":
+            entry = self.entries[cid]
+            entry.dev_curve = [*entry.dev_curve, float(data["accuracy"])]
+            entry.updated = float(data["updated"])
+        else:
+            raise ValueError(f"unknown leaderboard event {event['op']!r}")
 
     # ----------------------------------------------------------------------------------------- changes
 
-    def add_candidate(self, candidate: dict[str, Any], round: int, status: str, reasons: list[str]) -> bool:
-        """Record a proposed candidate (validated or rejected). False when its id is already on the board."""
+    def add_candidate(
+        self,
+        candidate: dict[str, Any],
+        round: int,
+        status: str,
+        reasons: list[str],
+        conditioned_on: int | None = None,
+    ) -> bool:
+        """Record a proposed candidate (validated or rejected). False when its id is already on the board.
+
+        `conditioned_on`: how many finished results the feedback of its proposal included.
+        """
         cand = RewardCandidate.from_dict(candidate)
         self.store.save(cand)
         if cand.id in self.entries:
             return False
-        self.entries[cand.id] = LeaderboardEntry(
+        entry = LeaderboardEntry(
             candidate_id=cand.id,
             name=cand.name,
             round=round,
@@ -91,33 +165,52 @@ class LeaderboardCore:
             parents=list(cand.origin.parents),
             reasons=list(reasons),
             probe=cand.probe,
+            conditioned_on=conditioned_on,
             updated=time.time(),
         )
-        self._save()
-        return True
+        return self._record({"id": f"add:{cand.id}", "op": "add", "cid": cand.id, "data": entry.to_dict()})
 
-    def update(self, candidate_id: str, **fields: Any) -> LeaderboardEntry:
-        """Change fields of an entry (status, metrics, ...); the status must be a known one."""
+    def update(self, candidate_id: str, event_id: str | None = None, **fields: Any) -> LeaderboardEntry:
+        """Change fields of an entry (status, metrics, ...); the status must be a known one.
+
+        `event_id` makes the change idempotent: a retried call with the same id changes nothing.
+        """
         entry = self.entries[candidate_id]
         status = fields.get("status")
         if status is not None and status not in ENTRY_STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        for key, value in fields.items():
+        for key in fields:
             if not hasattr(entry, key):
                 raise AttributeError(f"LeaderboardEntry has no field {key!r}")
-            setattr(entry, key, value)
-        if entry.correct is not None and entry.n:
-            entry.ci_low, entry.ci_high = wilson_interval(entry.correct, entry.n)
-        entry.updated = time.time()
-        if status is not None:
+        changes = dict(fields)
+        correct, n = changes.get("correct", entry.correct), changes.get("n", entry.n)
+        if correct is not None and n:
+            changes["ci_low"], changes["ci_high"] = wilson_interval(correct, n)
+        changes["updated"] = time.time()
+        event = {"id": event_id or f"update:{uuid.uuid4().hex}", "op": "update", "cid": candidate_id, "data": changes}
+        if self._record(event) and status is not None:
             self.store.set_status(candidate_id, status, "; ".join(entry.reasons[-1:]))
-        self._save()
         return entry
 
-    def append_dev_point(self, candidate_id: str, accuracy: float) -> None:
-        entry = self.entries[candidate_id]
-        entry.dev_curve = [*entry.dev_curve, float(accuracy)]
-        self._save()
+    def append_dev_point(self, candidate_id: str, accuracy: float, event_id: str | None = None) -> bool:
+        """Add an intermediate dev accuracy to the entry's curve; with `event_id`, at most once."""
+        if candidate_id not in self.entries:
+            raise KeyError(candidate_id)
+        data = {"accuracy": float(accuracy), "updated": time.time()}
+        return self._record(
+            {"id": event_id or f"dev:{uuid.uuid4().hex}", "op": "dev", "cid": candidate_id, "data": data}
+        )
+
+    def latency(self) -> dict[str, float]:
+        """p50/p99/max seconds of recent changes (logging included), measured inside the actor."""
+        if not self.latencies:
+            return {"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0}
+        ordered = sorted(self.latencies)
+
+        def at(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+        return {"count": len(ordered), "p50": at(0.5), "p99": at(0.99), "max": ordered[-1]}
 
     # ----------------------------------------------------------------------------------------- views
 
@@ -143,6 +236,10 @@ class LeaderboardCore:
             counts[entry.status] += 1
         return counts
 
+    def where(self) -> str:
+        """The run directory this board persists to (for `status --address`)."""
+        return str(self.run_dir)
+
     def summary(self) -> dict[str, Any]:
         """Progress for `status` and the dashboard: counts, best so far, rounds seen."""
         ranked = self.ranked()
@@ -161,11 +258,14 @@ def load_entries(run_dir: str | Path) -> list[LeaderboardEntry]:
     return LeaderboardCore(str(run_dir)).all()
 
 
-def leaderboard_actor(run_dir: str | Path, run_name: str) -> Any:
-    """The run's named leaderboard actor, created if needed; Ray restarts it (reloading from disk) if it dies."""
+def leaderboard_actor(run_dir: str | Path, run_id: str) -> Any:
+    """The run's named leaderboard actor, created if needed; Ray restarts it (reloading from disk) if it dies.
+
+    Named in the namespace of the run id (not the run name), so runs that share a name never share an actor.
+    """
     import ray
 
     remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(LeaderboardCore)
-    return remote.options(name=ACTOR_NAME, namespace=namespace_for(run_name), get_if_exists=True, lifetime=None).remote(
+    return remote.options(name=ACTOR_NAME, namespace=namespace_for(run_id), get_if_exists=True, lifetime=None).remote(
         str(Path(run_dir).resolve())
     )

@@ -53,6 +53,7 @@ class LeaderboardEntry:
     probe: dict[str, Any] | None = None  # the validation probe report
     train_seconds: float | None = None
     gpu_hours: float | None = None
+    conditioned_on: int | None = None  # finished results the feedback of its proposal included (None: unknown)
     updated: float = 0.0  # unix time of the last change
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,6 +6,12 @@ fills a queue of accepted candidates; `suggest` hands them out and returns None 
 proposals see all of round r's results; in `async` mode the next round is proposed as soon as the current one has
 been handed out, so slots do not wait for a round's slowest trial. Completed trials are recorded in the leaderboard
 actor. The searcher's own state is plain JSON (`save`/`restore`), and it pickles without its threads.
+
+`steady` mode keeps every slot busy and every proposal conditioned: a batch is proposed whenever free slots would
+otherwise idle (slots minus running minus queued), sized to fill them, and conditioned on every result finished so
+far. At most `max_staleness` candidates are proposed ahead of a free slot (queued while all slots are busy); those
+are the only trials that may start on a proposal that has not seen the results finished meanwhile. Each batch is
+numbered as a round; the budget is `rounds * per_round` accepted candidates.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 # A function that proposes and validates candidates for one round: (round, wanted) -> accepted candidate ids.
 RoundFiller = Callable[[int, int], list[str]]
+MODES = ("barrier", "async", "steady")
 
 
 class RewardSearcher(Searcher):
@@ -40,17 +48,24 @@ class RewardSearcher(Searcher):
         mode: str = "barrier",
         gpus_per_trial: float = 0.0,
         budget_ok: Callable[[], str | None] | None = None,
+        slots: Callable[[], int] | int = 1,
+        max_staleness: int = 0,
     ) -> None:
         # No Tune metric: ranking is the leaderboard's job, and intermediate reports carry other metrics.
         super().__init__(metric=None, mode=None)
-        if mode not in ("barrier", "async"):
-            raise ValueError(f"search.mode must be 'barrier' or 'async', got {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"search.mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.leaderboard = leaderboard
         self.fill_round = fill_round
         self.make_params = make_params
         self.rounds, self.per_round, self.search_mode = rounds, per_round, mode
         self.gpus_per_trial = gpus_per_trial
         self.budget_ok = budget_ok or (lambda: None)
+        self.slots = slots if callable(slots) else (lambda: int(slots))
+        self.max_staleness = max(0, int(max_staleness))
+        self.accepted_total = 0  # candidates accepted so far (steady mode's budget is rounds * per_round)
+        self.finished = 0  # trials finished in this session
+        self.trace: list[dict[str, Any]] = []  # per handed-out trial: candidate, round, results finished then
         self.round = 0  # the last round whose proposing has started
         self.proposed_rounds: set[int] = set()  # rounds whose proposing has finished
         self.queue: list[tuple[int, str]] = []  # (round, candidate id) ready to hand out
@@ -75,12 +90,15 @@ class RewardSearcher(Searcher):
         self.__dict__.update(state)
         self._init_runtime()
 
-    def prime(self, round: int, proposed_rounds: set[int], queue: list[tuple[int, str]]) -> None:
+    def prime(
+        self, round: int, proposed_rounds: set[int], queue: list[tuple[int, str]], accepted_total: int = 0
+    ) -> None:
         """Continue a run from its run directory: the rounds already proposed and the candidates still to screen."""
         with self._lock:
             self.round = round
             self.proposed_rounds = set(proposed_rounds)
             self.queue = list(queue)
+            self.accepted_total = accepted_total
 
     @property
     def proposing(self) -> bool:
@@ -99,6 +117,9 @@ class RewardSearcher(Searcher):
             with self._lock:
                 self.queue.extend((round, cid) for cid in accepted)
                 self.proposed_rounds.add(round)
+                self.accepted_total += len(accepted)
+                if self.search_mode == "steady" and not accepted and wanted > 0:
+                    self.stop_reason = f"batch {round} accepted no candidate (see the rejections in the leaderboard)"
 
         self.round = round
         self._thread = threading.Thread(target=work, name=f"propose-round-{round}", daemon=True)
@@ -108,8 +129,29 @@ class RewardSearcher(Searcher):
         """Whether `round` still has candidates queued or trials running."""
         return any(r == round for r, _ in self.queue) or any(r == round for r, _ in self.pending.values())
 
+    @property
+    def budget(self) -> int:
+        return self.rounds * self.per_round
+
+    def steady_want(self) -> int:
+        """How many candidates a steady batch should propose now: free slots plus the allowed lookahead."""
+        slots = self.slots()
+        free = slots + min(self.max_staleness, slots) - len(self.pending) - len(self.queue)
+        return max(0, min(free, self.budget - self.accepted_total))
+
     def _maybe_propose(self) -> None:
         if self.proposing or self.stop_reason:
+            return
+        if self.search_mode == "steady":
+            self.proposed_rounds.add(self.round)  # a batch interrupted by a restart is not refilled
+            want = self.steady_want()
+            if want <= 0:
+                return
+            reason = self.budget_ok()
+            if reason:
+                self.stop_reason = reason
+                return
+            self._start_round(self.round + 1, want)
             return
         if self.round and self.round not in self.proposed_rounds:  # resumed mid-proposal: finish that round
             self._start_round(self.round, self.per_round)
@@ -142,19 +184,31 @@ class RewardSearcher(Searcher):
                 round, cid = self.queue.pop(0)
                 entry = self._entry(cid)
                 self.pending[trial_id] = (round, cid)
-                self.leaderboard.update.remote(cid, status="screening")
+                self.trace.append(
+                    {"candidate_id": cid, "round": round, "finished_before": self.finished, "at": time.time()}
+                )
+                self.leaderboard.update.remote(cid, event_id=f"{trial_id}:screening", status="screening")
+                if self.search_mode == "steady":
+                    self._maybe_propose()  # refill the lookahead as soon as a queued candidate starts
                 return self.make_params(entry)
             self._maybe_propose()
             if self.queue or self.proposing:
                 return None
-            if self.stop_reason or self.round >= self.rounds:
+            if self.stop_reason or self.searched_all():
                 return Searcher.FINISHED
             return None
+
+    def searched_all(self) -> bool:
+        """Whether every round (steady: the whole candidate budget) has been proposed."""
+        if self.search_mode == "steady":
+            return self.accepted_total >= self.budget
+        return self.round >= self.rounds
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         pair = self.pending.get(trial_id)
         if pair is not None and not result.get("final") and result.get("dev_accuracy") is not None:
-            self.leaderboard.append_dev_point.remote(pair[1], float(result["dev_accuracy"]))
+            event = f"{trial_id}:dev:{result.get('training_iteration', result.get('step'))}"
+            self.leaderboard.append_dev_point.remote(pair[1], float(result["dev_accuracy"]), event_id=event)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         import ray
@@ -165,8 +219,9 @@ class RewardSearcher(Searcher):
             return
         _, cid = pair
         fields = fields_from_result(result, error, self.gpus_per_trial)
-        ray.get(self.leaderboard.update.remote(cid, **fields))
+        ray.get(self.leaderboard.update.remote(cid, event_id=f"{trial_id}:complete", **fields))
         with self._lock:
+            self.finished += 1
             self._maybe_propose()
 
     def _entry(self, cid: str) -> LeaderboardEntry:
@@ -188,6 +243,7 @@ class RewardSearcher(Searcher):
                 # Trials in flight go back to the queue: on restore they are resumed (or returned from cache).
                 "queue": [list(p) for p in in_flight + self.queue],
                 "stop_reason": self.stop_reason,
+                "accepted_total": self.accepted_total,
             }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -197,6 +253,7 @@ class RewardSearcher(Searcher):
             self.queue = [(int(r), str(c)) for r, c in state["queue"]]
             self.pending = {}
             self.stop_reason = state.get("stop_reason")
+            self.accepted_total = int(state.get("accepted_total", 0))
 
     def save(self, checkpoint_path: str) -> None:
         from reward_search import io
@@ -222,7 +279,9 @@ def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_tria
         fields["reasons"] = [str(result["error"])]
     train_seconds = float(result.get("train_seconds") or 0.0)
     fields["train_seconds"] = train_seconds
-    fields["gpu_hours"] = train_seconds * gpus_per_trial / 3600.0
+    # The trial's own count (whole wall time x GPUs Ray granted); the config's share for reports that lack it.
+    reported = result.get("gpu_hours")
+    fields["gpu_hours"] = float(reported) if reported is not None else train_seconds * gpus_per_trial / 3600.0
     if status == "done":
         fields.update(
             accuracy=result.get("selection_accuracy"),
