@@ -172,8 +172,15 @@ class SearchConfig:
 
     rounds: int = field(default=5, metadata=_positive())
     candidates_per_round: int = field(default=10, metadata=_positive())
-    # barrier: round r+1 is proposed when round r's trials are done (the paper); async: as soon as r is handed out.
-    mode: Literal["barrier", "async"] = "barrier"
+    # barrier: round r+1 is proposed when round r's trials are done (the paper); async: as soon as r is handed out;
+    # steady: a batch whenever slots would idle, conditioned on every finished result (budget rounds x per_round).
+    mode: Literal["barrier", "async", "steady"] = "barrier"
+    # steady: candidates proposed ahead of a free slot, i.e. trials that may start without the latest results.
+    max_staleness: int = field(default=0, metadata={"min": 0})
+    # The fraction of the cluster's trial slots one search may hold (running + pending); None: all of a local Ray
+    # the driver started, half of an existing cluster. search.max_concurrent_trials, when set, wins.
+    cluster_share: float | None = field(default=None, metadata={"min": 0.01, "max": 1.0})
+    driver_cpus: float = field(default=1.0, metadata={"min": 0.0})  # CPUs of an existing cluster left to the driver
     cpus_per_trial: float = field(default=1.0, metadata={"min": 0.0})
     gpus_per_trial: float = field(default=0.0, metadata={"min": 0.0})  # fractions share a GPU
     max_concurrent_trials: int | None = field(default=None, metadata=_positive())
@@ -485,3 +492,36 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 def dump_config(config: ExperimentConfig) -> str:
     """The resolved config as YAML text (loadable again by `load_config`)."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+# Keys `reward-search resume --set` may change: resources, concurrency and budgets, which never change what a trial
+# computes (the trial key hashes the rest), so nothing finished is retrained.
+RESUME_KEYS: tuple[str, ...] = (
+    "search.max_concurrent_trials",
+    "search.cluster_share",
+    "search.driver_cpus",
+    "search.gpus_per_trial",
+    "search.cpus_per_trial",
+    "search.max_failures",
+    "search.max_staleness",
+    "search.rounds",
+    "search.budget_gpu_hours",
+    "search.budget_usd",
+    "search.max_candidates",
+    "search.dashboard",
+)
+
+
+def changed_keys(old: ExperimentConfig, new: ExperimentConfig) -> list[str]:
+    """The dotted paths of the leaf fields whose values differ between two configs."""
+
+    def flat(data: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(data, dict):
+            out: dict[str, Any] = {}
+            for key, value in data.items():
+                out.update(flat(value, f"{prefix}{key}."))
+            return out
+        return {prefix[:-1]: data}
+
+    a, b = flat(old.to_dict()), flat(new.to_dict())
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
