@@ -231,3 +231,109 @@ def test_report_of_a_missing_run_directory_is_a_user_error(tmp_path: Path, capsy
     assert "no such run directory" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fidelity: the fidelity table, the red note on test ranking, the McNemar family and pairing by question id
+
+
+def _fidelity_run(folder: Path, *overrides: str) -> dict[str, list[bool]]:
+    """A run directory with finalize.json: three recipes (one the same job as another), a baseline and a random
+    control, each with per-question records under `trials/<key>/` (selection.parquet when ranking on test)."""
+    from reward_search.config import load_config
+
+    _tiny_run(folder)
+    config = load_config(None, list(overrides))
+    io.write_text(folder / "config.yaml", dump_config(config))
+    on_test = config.training.selection_split == "test"
+    rng = np.random.default_rng(0)
+    correct = {
+        "top3": rng.random(40) < 0.7,
+        "diverse": rng.random(40) < 0.5,
+        "baseline": rng.random(40) < 0.3,
+        "random": rng.random(40) < 0.05,
+    }
+    kinds = {"top3": "top_k", "diverse": "diverse", "baseline": "baseline", "random": "random"}
+    jobs = []
+    for name, vector in correct.items():
+        order = list(range(40))[::-1] if name == "diverse" else list(range(40))  # stored in another order
+        rows = [
+            {"index": q, "gold": "1", "extracted": "1" if vector[q] else "2", "correct": bool(vector[q])} for q in order
+        ]
+        pd.DataFrame(rows).to_parquet(
+            (folder / "trials" / f"k-{name}").mkdir(parents=True)
+            or folder / "trials" / f"k-{name}" / ("selection.parquet" if on_test else "test.parquet")
+        )
+        result = {"status": "done", "trial_key": f"k-{name}", "selection_split": config.training.selection_split}
+        jobs.append({"name": name, "kind": kinds[name], "members": [], "result": result})
+    twin = {"status": "done", "trial_key": "k-top3", "same_job_as": "top3"}
+    jobs.append({"name": "top3_full", "kind": "top_k", "members": [], "result": twin})
+    io.write_json(
+        folder / "finalize.json",
+        {
+            "selection_split": config.training.selection_split,
+            "mcnemar": config.analysis.mcnemar,
+            "best_recipe": "top3",
+            "jobs": jobs,
+        },
+    )
+    return {k: list(v) for k, v in correct.items()}
+
+
+@pytest.mark.slow
+def test_fidelity_table_lists_every_switch_and_test_ranking_is_red(tmp_path: Path) -> None:
+    from reward_search.analysis.fidelity import KNOBS, SWITCHES
+
+    run = tmp_path / "run"
+    _fidelity_run(run, "training.selection_split=test", "training.eval_test=true", "analysis.mcnemar=paper")
+    page = build_report(run, n_resamples=200)
+    markdown = (page.parent / "report.md").read_text(encoding="utf-8")
+    html = page.read_text(encoding="utf-8")
+    assert "Fidelity to the paper's reference code" in markdown
+    for knob in KNOBS:
+        assert f"| {knob.key} |" in markdown, knob.key
+    assert set(SWITCHES) >= {"proposer.feedback", "proposer.examples", "analysis.mcnemar", "training.selection_split"}
+    assert "Known flaw" in markdown and 'class="warning"' in html and "ranks candidates and picks" in html
+    # ranking on test: the test statistics come from the selection records instead of an empty section
+    assert "No finalize job has test records" not in markdown
+    # the paper's family: recipes only, chi-square, Bonferroni; the duplicate label is tested once
+    assert (
+        "the ensemble recipes only (analysis.mcnemar: paper" in markdown
+        and "primary correction is Bonferroni" in markdown
+    )
+    assert "top3_full is the same job as top3" in markdown
+    assert "McNemar's test on per-question test correctness, paired by question id, for each of the 1 pairs" in markdown
+
+
+@pytest.mark.slow
+def test_default_runs_rank_on_dev_with_every_configuration_in_the_family(tmp_path: Path) -> None:
+    from reward_search.analysis.final_sections import final_stats
+    from reward_search.analysis.rundata import load_run
+
+    run = tmp_path / "run"
+    correct = _fidelity_run(run)
+    page = build_report(run, n_resamples=200)
+    markdown = (page.parent / "report.md").read_text(encoding="utf-8")
+    assert "Known flaw" not in markdown
+    assert "every configuration: recipes, baseline and random control" in markdown and "is Holm" in markdown
+    stats = final_stats(load_run(run), 200, 0)
+    assert stats.summary is not None and len(stats.summary.mcnemar.comparisons) == 6  # 4 configurations, twin out
+    pair = next(
+        r.test for r in stats.summary.mcnemar.comparisons if {r.test.first, r.test.second} == {"top3", "diverse"}
+    )
+    first, second = (np.array(correct[n]) for n in (pair.first, pair.second))  # diverse was stored reversed
+    assert pair.b == int((first & ~second).sum()) and pair.c == int((~first & second).sum())
+
+
+def test_records_on_different_questions_get_no_paired_statistics(tmp_path: Path) -> None:
+    from reward_search.analysis.final_sections import final_stats
+    from reward_search.analysis.rundata import load_run
+
+    run = tmp_path / "run"
+    _fidelity_run(run)
+    frame = pd.read_parquet(run / "trials" / "k-random" / "test.parquet")
+    frame.loc[0, "index"] = 99
+    frame.to_parquet(run / "trials" / "k-random" / "test.parquet")
+    stats = final_stats(load_run(run), 200, 0)
+    assert stats.summary is None
+    assert any("'top3' and 'random' cover different questions" in note for note in stats.notes)

@@ -76,7 +76,13 @@ KNOBS: tuple[Knob, ...] = (
     Knob("finalize.steps", 300, "the reference trained its final ensembles for 300 steps"),
     Knob("finalize.seeds", 3, "the paper re-trained its best ensemble with 3 seeds"),
     Knob("run.seed", 3407, "the reference's seed everywhere"),
+    Knob(
+        "data.dev_size",
+        "none (all 7,473 train items train)",
+        "a dev split carved from train (search decisions, intermediate reports); its items leave the GRPO pool",
+    ),
     Knob("model.spec", "meta-llama/Llama-3.2-3B-Instruct", "the paper's policy model"),
+    Knob("model.quantization", "4bit", "the reference trained LoRA on a 4-bit base (unsloth); bf16 is exact"),
     Knob("training.learning_rate", 5e-6, "the reference's GRPOConfig"),
     Knob("training.lr_scheduler", "cosine", "the reference's GRPOConfig"),
     Knob("training.warmup_ratio", 0.1, "the reference's GRPOConfig"),

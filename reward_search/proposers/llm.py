@@ -225,8 +225,13 @@ class LLMProposer(Proposer):
 
     def messages(self, feedback: Feedback, n: int, round: int) -> list[dict[str, str]]:
         """The chat messages for one call: the system role, and the templated task with Q/A, feedback, the reply
-        format and (after a failed call in this round) the problems to fix. All prompt text is built here."""
+        format and (after a failed call in this round) the problems to fix. All prompt text is built here.
+        `proposer.examples: paper` sends the reference's request instead (`paper_prompt.py`)."""
+        from reward_search.proposers.paper_prompt import feedback_text, paper_messages
         from reward_search.task.gsm8k import system_prompt
+
+        if self.config.examples == "paper":
+            return paper_messages(self.train, feedback, n, self.config.feedback, self.config.feedback_token_budget)
 
         user = Template(template("llm_user.txt")).substitute(
             n=n,
@@ -238,7 +243,7 @@ class LLMProposer(Proposer):
             ms_per_completion=f"{ProbeConfig().max_ms_per_completion:g}",
             example=template("example_reward.py.txt").strip(),
             qa=_format_qa(sample_qa(self.train, self.config.qa_examples, self.config.seed, round)),
-            feedback=feedback.render(self.config.feedback_token_budget),
+            feedback=feedback_text(feedback, self.config.feedback, self.config.feedback_token_budget),
             reply_format=Template(template(f"reply_{self.reply_format()}.txt").strip()).substitute(n=n),
         )
         problems = self._correction_lines(round)

@@ -65,3 +65,10 @@ def paper_messages(
 ) -> list[dict[str, str]]:
     """The chat messages of one reference-style call: a single user message, as the reference sent."""
     return [{"role": "user", "content": paper_request(train, feedback, n, feedback_style, token_budget)}]
+
+
+def feedback_text(feedback: Feedback, style: str, token_budget: int | None = None) -> str:
+    """The feedback slot of this project's own prompt in either style (`proposer.feedback`)."""
+    if style == "paper":
+        return render_paper_feedback(feedback).strip() or "No earlier rounds: no reward has been trained yet."
+    return feedback.render(token_budget)

@@ -301,13 +301,15 @@ _STRFTIME_CALL = re.compile(r"strftime_now\(\s*(['\"])(.*?)\1\s*\)")
 
 
 def pin_chat_date(tokenizer: Any, date: str = CHAT_TEMPLATE_DATE) -> bool:
-    """Replace every `strftime_now(fmt)` in the tokenizer's chat template by `date` in that format; True if any."""
+    """Replace every `strftime_now(fmt)` call in the tokenizer's chat template by `date` in that format; True if any."""
     template = getattr(tokenizer, "chat_template", None)
-    if not isinstance(template, str) or "strftime_now" not in template:
+    if not isinstance(template, str):
         return False
     fixed = datetime.date.fromisoformat(date)
-    tokenizer.chat_template = _STRFTIME_CALL.sub(lambda m: repr(fixed.strftime(m.group(2))), template)
-    return True
+    pinned, count = _STRFTIME_CALL.subn(lambda m: repr(fixed.strftime(m.group(2))), template)
+    if count:
+        tokenizer.chat_template = pinned
+    return bool(count)
 
 
 def load_model(spec: str = "embedded", dtype: str = "auto", device: str = "auto", seed: int = 0) -> LoadedModel:
