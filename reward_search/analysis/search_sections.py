@@ -256,4 +256,42 @@ def cost_section(data: RunData) -> Section:
             tuple(rows),
         ),
     )
+    transcripts = proposals_table(data)
+    if transcripts is not None:
+        section.add(
+            Paragraph(
+                "LLM proposer calls per round: how the replies parsed and how their rewards fared in validation. "
+                "Each round links to its transcripts (every request and reply, secrets redacted)."
+            ),
+            transcripts,
+        )
     return section
+
+
+def proposals_table(data: RunData) -> Table | None:
+    """LLM calls per round with links to `proposals/round-<r>/` (None for proposers that keep no transcripts)."""
+    from reward_search.proposers.transcripts import round_counts
+
+    records = (data.driver_state.get("proposer_state") or {}).get("records") or []
+    if not records:
+        return None
+    rows = []
+    for r, row in round_counts(records).items():
+        outcomes = ", ".join(
+            f"{row[k]} {k}" for k in ("ok", "malformed", "truncated", "empty", "refused", "error") if row.get(k)
+        )
+        folder = f"proposals/round-{r}/"
+        rows.append(
+            (
+                f"round {r}",
+                str(row["calls"]),
+                outcomes,
+                str(row["parsed"]),
+                str(row["accepted"]),
+                str(row["rejected"]),
+                Link(folder, f"../{folder}"),
+            )
+        )
+    return Table(
+        ("round", "LLM calls", "replies", "rewards parsed", "accepted", "rejected", "transcripts"), tuple(rows)
+    )
