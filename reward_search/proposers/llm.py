@@ -168,6 +168,14 @@ def _supports_schema(model: str) -> bool:
         return False
 
 
+def _key_in_environment(model: str) -> bool:
+    """Whether the environment holds the API key litellm looks for with `model`."""
+    try:
+        return bool(import_litellm().validate_environment(model=model).get("keys_in_environment"))
+    except Exception:  # an unknown provider: let litellm report it on the call
+        return True
+
+
 @register_proposer
 class LLMProposer(Proposer):
     """Prompts an LLM (through litellm) for rewards as fenced Python blocks or structured JSON; see the module."""
@@ -286,6 +294,7 @@ class LLMProposer(Proposer):
             self._save(record, messages, None, None, [])
             return []
         parsed = parse_reply(reply)
+        parsed.errors = [redact(error) for error in parsed.errors]  # errors quote the reply, which may echo a key
         record.notes.extend(parsed.errors)
         record.parsed, record.reply_format = len(parsed.items), parsed.format
         record.outcome = "truncated" if record.finish_reason == "length" else (parsed.reason or "ok")
@@ -467,6 +476,8 @@ class LLMProposer(Proposer):
         }
         if self.config.api_base:
             params["api_base"] = self.config.api_base
+            if not _key_in_environment(self.config.model):
+                params["api_key"] = "none"  # a self-hosted server needs no key, but litellm's client wants one
         if self.reply_format() == "json" and _supports_schema(self.config.model):
             params["response_format"] = {
                 "type": "json_schema",
