@@ -68,3 +68,27 @@ def rejected_token_message(address: str, token: Token | None) -> str:
         f"the Ray cluster at {address} rejected the authentication token from {source}: set {TOKEN_ENV} to the "
         f"cluster's token (on the head: `ray get-auth-token`)"
     )
+
+
+def token_auth_enabled() -> bool:
+    """Whether this process's Ray (after `ray.init`) uses token authentication (Ray 2.60's default)."""
+    if os.environ.get(MODE_ENV, "").strip().lower() == "disabled":
+        return False
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    except ImportError:  # an older Ray without token authentication
+        return False
+    return bool(is_token_auth_enabled())
+
+
+def dashboard_hint(url: str, token_auth: bool | None = None) -> str:
+    """The dashboard address with how to get in: Ray's dashboard asks for the token and keeps it in a cookie (it
+    has no login link), so say which command prints the token and where the file is."""
+    address = url if url.startswith("http") else f"http://{url}"
+    if not (token_auth_enabled() if token_auth is None else token_auth):
+        return f"dashboard: {address}"
+    where = f"${TOKEN_ENV}" if os.environ.get(TOKEN_ENV) else str(default_token_path())
+    return (
+        f"dashboard: {address} (token authentication is on: paste the token that `ray get-auth-token` prints, "
+        f"also in {where}, when the page asks)"
+    )

@@ -12,9 +12,10 @@ tracking is switched off. A missing extra is a user error (one line, exit 2) bef
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
+import os
 import sys
 import urllib.parse
 import urllib.request
@@ -36,11 +37,13 @@ def check_extra(tracking: TrackingConfig) -> None:
     if tracking.kind == "none":
         return
     module, extra = _EXTRAS[tracking.kind]
-    if importlib.util.find_spec(module) is None:
+    try:
+        importlib.import_module(module)
+    except ImportError:
         raise UserError(
             f"tracking.kind: {tracking.kind} needs the optional extra '{extra}' "
             f"(pip install 'reward-search[{extra}]'), or set tracking.kind: none"
-        )
+        ) from None
 
 
 def tracking_uri(tracking: TrackingConfig, run_dir: Path) -> str:
@@ -194,6 +197,8 @@ def start_tracking(config: ExperimentConfig, run_dir: Path) -> SearchTracking:
     if tracking.kind == "wandb":
         return _start_wandb(config, run_dir)
     uri = tracking_uri(tracking, run_dir)
+    if uri.startswith("file:"):  # MLflow 3 keeps its file store behind this switch (the sqlite store needs the full
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # package; a server URI needs neither)
     result = SearchTracking(kind="mlflow", uri=uri)
     problem = reachable(uri)
     if problem is not None:
@@ -280,8 +285,6 @@ def _mlflow_callback(config: ExperimentConfig, uri: str, parent: str, warn: _War
 
 def _start_wandb(config: ExperimentConfig, run_dir: Path) -> SearchTracking:
     """W&B through Tune's WandbLoggerCallback, offline (files under <run dir>/wandb; `wandb sync` uploads)."""
-    import os
-
     from ray.air.integrations.wandb import WandbLoggerCallback
 
     folder = run_dir / "wandb"

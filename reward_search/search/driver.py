@@ -320,9 +320,11 @@ def run_search(
     )
     dashboard = getattr(context, "dashboard_url", None) or None
     if verbose:
+        from reward_search.ops.auth import dashboard_hint
+
         where = f"Ray at {address}" if address else "a local Ray"
         print(
-            f"run directory: {folder}\nusing {where}" + (f"; dashboard: http://{dashboard}" if dashboard else ""),
+            f"run directory: {folder}\nusing {where}" + (f"; {dashboard_hint(dashboard)}" if dashboard else ""),
             file=sys.stderr,
         )
     leaderboard = leaderboard_actor(folder, config.run.name)

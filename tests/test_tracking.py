@@ -1,0 +1,101 @@
+"""Experiment tracking: the smoke search logged to a local MLflow file store and read back through MLflow's client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reward_search.config import load_config
+from reward_search.ops.local_head import free_port
+from reward_search.ops.tracking import SearchTracking, guarded, start_tracking
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "experiments" / "smoke.yaml"
+
+
+@pytest.mark.slow
+def test_the_smoke_search_becomes_nested_mlflow_runs(tmp_path):
+    import ray
+    from mlflow import MlflowClient
+
+    from reward_search.search.driver import run_search
+
+    store = tmp_path / "mlruns"
+    config = load_config(
+        SMOKE,
+        [
+            f"run.storage_path={tmp_path}",
+            "run.name=tracked",
+            "search.rounds=1",
+            "search.candidates_per_round=2",
+            "search.dashboard=false",
+            "finalize.enabled=false",
+            "tracking.kind=mlflow",
+            f"tracking.uri={store}",
+        ],
+    )
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        outcome = run_search(config, verbose=False)
+    finally:
+        ray.shutdown()
+    done = [e for e in outcome.entries if e.status == "done"]
+    assert len(done) == 2, [(e.name, e.status, e.reasons) for e in outcome.entries]
+
+    client = MlflowClient(tracking_uri=store.resolve().as_uri())
+    experiment = client.get_experiment_by_name("tracked")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == sorted(e.name for e in done)
+    for run, entry in ((r, next(e for e in done if e.name == r.info.run_name)) for r in children):
+        assert run.info.status == "FINISHED"
+        assert run.data.params["candidate_id"] == entry.candidate_id
+        assert run.data.params["training/steps"] == "2"
+        assert run.data.metrics["selection_accuracy"] == entry.accuracy
+        assert run.data.metrics["selection_gold_logprob"] == pytest.approx(entry.gold_logprob)
+        curve = client.get_metric_history(run.info.run_id, "train/reward")
+        assert sorted(m.step for m in curve) == [1, 2]  # the per-step training curve
+        source = client.download_artifacts(run.info.run_id, f"candidate/{entry.name}.py", str(tmp_path / "dl"))
+        assert Path(source).read_text() == entry.source
+    table = client.download_artifacts(parent.info.run_id, "leaderboard.json", str(tmp_path / "dl"))
+    rows = json.loads(Path(table).read_text())
+    assert sorted(r[rows["columns"].index("candidate_id")] for r in rows["data"]) == sorted(
+        e.candidate_id for e in done
+    )
+    assert parent.data.tags["selection.metric"] == "accuracy"
+
+
+def test_an_unreachable_tracking_uri_warns_once_and_tracking_never_raises(tmp_path, capsys):
+    config = load_config(SMOKE, ["tracking.kind=mlflow", f"tracking.uri=http://127.0.0.1:{free_port()}"])
+    tracking = start_tracking(config, tmp_path)
+    assert tracking.callbacks == [] and tracking.parent_run_id is None
+    err = capsys.readouterr().err
+    assert err.count("warning: tracking switched off") == 1 and "unreachable" in err
+    tracking.log_leaderboard([], "accuracy")  # a no-op, no error
+    calls = []
+    broken = SearchTracking(kind="mlflow")
+    assert guarded(broken.warn, "logging", lambda: 1 / 0) is None
+    assert guarded(broken.warn, "logging", lambda: calls.append(1)) is None and calls == []  # off after a failure
+    assert capsys.readouterr().err.count("warning") == 1
+
+
+def test_tracking_without_the_extra_is_one_line_and_exit_2(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['mlflow'] = None\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    command = [sys.executable, "-m", "reward_search.cli", "run", str(SMOKE), "--set", "tracking.kind=mlflow"]
+    command += ["--set", f"run.storage_path={tmp_path}"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "tracking.kind: mlflow needs the optional extra 'mlflow'" in lines[0], proc.stderr
