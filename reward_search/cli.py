@@ -431,8 +431,21 @@ def _add_plugin_commands(sub: Any) -> None:
     add_report_parser(sub)
 
 
+def _missing_module(exc: ModuleNotFoundError) -> int:
+    """A Python without the project's environment (e.g. a Ray head started outside the venv): one line, exit 2."""
+    if (exc.name or "").startswith("reward_search"):
+        raise exc
+    from reward_search.ops.jobs import missing_module_line
+
+    print(f"reward-search: error: {missing_module_line(exc.name or str(exc), sys.executable)}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ModuleNotFoundError as exc:
+        return _missing_module(exc)
     args = parser.parse_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
@@ -443,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"reward-search: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        return _missing_module(exc)
     except KeyboardInterrupt:
         print("reward-search: interrupted", file=sys.stderr)
         return 130

@@ -99,3 +99,22 @@ def test_tracking_without_the_extra_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "tracking.kind: mlflow needs the optional extra 'mlflow'" in lines[0], proc.stderr
+
+
+def test_a_python_without_the_project_environment_gets_one_line_naming_the_fix(tmp_path):
+    from reward_search.ops.jobs import ENVIRONMENT_FIX, missing_module_hint
+
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['yaml'] = None\nsys.modules['ray'] = None\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    command = [sys.executable, "-m", "reward_search.cli", "run", str(SMOKE), "--set", f"run.storage_path={tmp_path}"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert "cannot import yaml" in lines[0] and ENVIRONMENT_FIX in lines[0]
+    # what `submit --follow` prints after a job died on the head's Python (the traceback Ray reports)
+    logs = "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'ray'\n"
+    hint = missing_module_hint("job-1", "Job entrypoint command failed with exit code 1", logs)
+    assert hint is not None and "cannot import ray" in hint and ENVIRONMENT_FIX in hint
+    assert missing_module_hint("job-2", "Job entrypoint command failed with exit code 1", "OOM") is None

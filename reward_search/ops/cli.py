@@ -64,6 +64,9 @@ def _follow(address: str | None, job_id: str) -> int:
         )
         return 130
     print(f"job {job_id}: {status}", file=sys.stderr)
+    hint = jobs.failure_hint(address, job_id) if status == "FAILED" else None
+    if hint:  # e.g. a head started without the project's environment (ModuleNotFoundError: ray)
+        print(f"reward-search: {hint}", file=sys.stderr)
     return jobs.exit_code(status)
 
 

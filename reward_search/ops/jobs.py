@@ -401,6 +401,31 @@ def follow(address: str | None, job_id: str, stream: TextIO | None = None, poll_
     return status
 
 
+ENVIRONMENT_FIX = (
+    "activate the project's environment before starting Ray (`source .venv/bin/activate`, then `ray start --head`), "
+    "or run the cluster from the project image (cluster/Dockerfile)"
+)
+
+
+def missing_module_line(module: str, executable: str) -> str:
+    """One line for a Python that cannot import the project or its dependencies (a head started outside the venv)."""
+    return f"this Python ({executable}) cannot import {module}: {ENVIRONMENT_FIX}"
+
+
+def failure_hint(address: str | None, job_id: str) -> str | None:
+    """For a failed job whose Python could not import a module: the line naming the fix, else None."""
+    return missing_module_hint(job_id, str(job_info(address, job_id).get("message") or ""), job_logs(address, job_id))
+
+
+def missing_module_hint(job_id: str, message: str, logs: str) -> str | None:
+    """The fix line when a job's status message or the end of its logs shows a module its Python could not import."""
+    for text in (message, logs[-4000:]):
+        found = re.search(r"(?:No module named '|cannot import )([\w.]+)", text)
+        if found:
+            return f"job {job_id} failed: the head's Python cannot import {found.group(1)}: {ENVIRONMENT_FIX}"
+    return None
+
+
 def exit_code(status: str) -> int:
     """0 for a job that succeeded, 1 for one that failed or was stopped."""
     return 0 if status == "SUCCEEDED" else 1
