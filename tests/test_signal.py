@@ -90,3 +90,34 @@ def test_gold_logprob_is_per_question_batch_independent_and_paired(tiny):
     assert diff.difference == pytest.approx(diff.first_mean - diff.second_mean)
     assert diff.difference == pytest.approx(np.mean(other) - np.mean(batched))
     assert diff.low <= diff.difference <= diff.high
+
+
+def test_the_report_pairs_each_job_with_the_baseline_and_summarises_in_three_lines(tmp_path):
+    from reward_search import io
+    from reward_search.analysis.rundata import RunData
+    from reward_search.analysis.signal_section import job_signals, signal_section, summary_lines
+    from reward_search.config import ExperimentConfig
+    from reward_search.search.records import LeaderboardEntry
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(-1.5, 0.2, 30)
+    shifts = {"baseline": 0.0, "top3": 0.05, "random": -0.01}
+    jobs = []
+    for name, shift in shifts.items():
+        folder = tmp_path / "trials" / name
+        rows = [{"index": i, "correct": False, "gold_logprob": float(v + shift)} for i, v in enumerate(base)]
+        io.write_parquet(folder / "selection.parquet", rows[::-1])  # order on disk must not matter: paired by index
+        kind = {"top3": "top_k"}.get(name, name)
+        result = {"status": "done", "trial_key": name, "trial_dir": str(folder), "selection_split": "dev"}
+        jobs.append({"name": name, "kind": kind, "members": [], "result": result})
+    entry = LeaderboardEntry("c1", "reward_a", 1, "test", "done", "src", accuracy=0.0, gold_logprob=-1.4, n=30)
+    data = RunData(tmp_path, ExperimentConfig(), {}, {}, [entry], {"jobs": jobs, "best_recipe": "top3"})
+    signals = {s.job.name: s for s in job_signals(data, n_resamples=2000)}
+    assert signals["baseline"].versus_baseline is None
+    assert signals["top3"].versus_baseline.difference == pytest.approx(0.05)
+    assert signals["top3"].versus_baseline.low == pytest.approx(0.05) == signals["top3"].versus_baseline.high
+    assert signals["random"].versus_baseline.difference == pytest.approx(-0.01)
+    assert signal_section(data, 2000, 0).blocks[-1].rows[0][0] == "baseline"
+    lines = summary_lines(data, 2000)
+    assert len(lines) == 3 and lines[0].startswith("best reward: reward_a")
+    assert "+0.0500" in lines[1] and "top3" in lines[1] and "-0.0100" in lines[2] and "random control" in lines[2]

@@ -14,9 +14,14 @@ def run_report(args: argparse.Namespace) -> int:
 
     if args.resamples < 100:
         raise UserError(f"--resamples: at least 100 resamples are needed, got {args.resamples}")
+    from reward_search.analysis.rundata import load_run
+    from reward_search.analysis.signal_section import summary_lines
+
     path = build_report(args.run_dir, n_resamples=args.resamples, seed=args.seed)
     print(f"report: {path}")
     print(f"report: {path.with_name('report.md')}")
+    for line in summary_lines(load_run(args.run_dir), args.resamples, args.seed):
+        print(line)
     return 0
 
 

@@ -72,6 +72,24 @@ def _round_mean_f1(data: RunData) -> tuple[int, float, int, float] | None:
     return first, float(np.mean(by_round[first])), last, float(np.mean(by_round[last]))
 
 
+def _too_small(data: RunData) -> list[Paragraph]:
+    """A plain warning when every screened candidate scored the same accuracy: the run could not move it."""
+    scores = {e.accuracy for e in data.entries if e.status == "done" and e.accuracy is not None}
+    if len(scores) != 1:
+        return []
+    steps = data.config.training.steps if data.config is not None else None
+    return [
+        Paragraph(
+            f"This run is too small for accuracy to move: every screened candidate scored {fmt(next(iter(scores)))} "
+            f"on the {split_label(data.selection_split)}"
+            + (f" after {steps} training steps" if steps else "")
+            + ". Its accuracy figures below say nothing about the rewards; the ranking and the graded-signal section "
+            "use the gold solutions' log-probability instead. The paper trained for hours on a GPU.",
+            warning=True,
+        )
+    ]
+
+
 def paper_section(data: RunData, stats: FinalStats, paper: PaperFigures = PAPER) -> Section:
     section = Section("paper", "Paper versus this run")
     sel = data.selection_split
@@ -147,6 +165,7 @@ def paper_section(data: RunData, stats: FinalStats, paper: PaperFigures = PAPER)
             "are this run's single evaluation on test. This run's data, model and budget may differ from the "
             "paper's (see the run summary), so compare shapes, not decimals."
         ),
+        *_too_small(data),
         Table(("quantity", "paper", "paper split", "this run", "this run split"), tuple(rows)),
         Paragraph(ci_consistency_note(paper), note=True),
     )

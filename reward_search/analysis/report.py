@@ -18,6 +18,7 @@ from reward_search.analysis.document import Paragraph, Section, Table, fmt, rend
 from reward_search.analysis.fidelity import fidelity_section
 from reward_search.analysis.paper import paper_section
 from reward_search.analysis.rundata import RunData, load_run
+from reward_search.analysis.signal_section import signal_section
 from reward_search.analysis.stats import DEFAULT_RESAMPLES
 
 REPORT_DIR = "report"
@@ -80,6 +81,7 @@ def build_sections(data: RunData, out: Path, n_resamples: int, seed: int) -> lis
         )
     else:
         sections += [
+            signal_section(data, n_resamples, seed),
             final_sections.ensembles_section(data, stats, out),
             final_sections.mcnemar_section(stats, out),
             final_sections.seeds_section(data),

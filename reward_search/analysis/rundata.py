@@ -79,9 +79,14 @@ class RunData:
     def report_every(self) -> int | None:
         return self.config.training.report_every if self.config is not None else None
 
+    @property
+    def selection_metric(self) -> str:
+        """The ranking's primary key (`selection.metric`): accuracy or gold_logprob."""
+        return self.config.selection.metric if self.config is not None else "accuracy"
+
     def ranked(self) -> list[LeaderboardEntry]:
         """Screened candidates with a selection accuracy, best first (the finalize phase's order)."""
-        return rank_entries(self.entries)
+        return rank_entries(self.entries, self.selection_metric)
 
     def trial_path(self, key: str | None, recorded: str | None = None) -> Path | None:
         """The folder of a trial: `trials/<key>` in this run directory, else the recorded path if it exists."""

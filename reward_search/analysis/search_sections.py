@@ -16,7 +16,8 @@ from reward_search import io
 from reward_search.analysis import figures
 from reward_search.analysis.document import Figure, Link, Paragraph, Section, Table, fmt, fmt_ci
 from reward_search.analysis.rundata import RunData, dev_points
-from reward_search.search.records import LeaderboardEntry
+from reward_search.analysis.signal import ranking_rule
+from reward_search.search.records import LeaderboardEntry, rank_labels
 
 TOP_LEADERBOARD = 20
 TOP_CURVES = 4
@@ -98,21 +99,24 @@ def progress_section(data: RunData, report_dir: Path) -> Section:
 def leaderboard_section(data: RunData, links: dict[str, str]) -> Section:
     section = Section("leaderboard", f"Leaderboard (top {TOP_LEADERBOARD})")
     ranked = data.ranked()
+    labels = rank_labels(ranked, data.selection_metric)
     rows = []
-    for rank, entry in enumerate(ranked[:TOP_LEADERBOARD], 1):
+    for rank, entry in zip(labels[:TOP_LEADERBOARD], ranked[:TOP_LEADERBOARD], strict=True):
         name: Any = Link(entry.name, links[entry.candidate_id]) if entry.candidate_id in links else entry.name
+        signal = (entry.curve_summary or {}).get("signal") or {}
         rows.append(
             (
-                str(rank),
+                rank,
                 name,
                 str(entry.round),
                 entry.proposer,
                 fmt(entry.accuracy),
                 fmt_ci(entry.ci_low, entry.ci_high),
+                fmt(entry.gold_logprob, 4),
                 fmt(entry.f1),
-                fmt(entry.extraction_rate),
                 fmt(entry.correct),
                 fmt(entry.n),
+                signal.get("no_signal") or "learned",
             )
         )
     counts: dict[str, int] = defaultdict(int)
@@ -121,11 +125,27 @@ def leaderboard_section(data: RunData, links: dict[str, str]) -> Section:
     status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no candidates"
     section.add(
         Paragraph(
-            f"Ranked by accuracy on the {split_label(data.selection_split)}; the interval is the 95% Wilson "
-            f"interval of that accuracy. Each name links to the reward's source. Candidates: {status}."
+            f"Ranked by {ranking_rule(data.selection_metric)} on the {split_label(data.selection_split)} "
+            "(`=` marks a genuine tie); the interval is the 95% Wilson interval of the accuracy. Gold log-prob is the "
+            "mean per-token log-probability of the gold worked solutions under the trained adapter (higher is better). "
+            "Signal says whether the screening run could learn: a reward that gave every completion of a group the "
+            f"same score, or an adapter that never moved, is marked. Each name links to the reward's source. "
+            f"Candidates: {status}."
         ),
         Table(
-            ("#", "reward", "round", "proposer", "accuracy", "95% CI", "F1 (paper)", "extracted", "correct", "n"),
+            (
+                "#",
+                "reward",
+                "round",
+                "proposer",
+                "accuracy",
+                "95% CI",
+                "gold log-prob",
+                "F1 (paper)",
+                "correct",
+                "n",
+                "signal",
+            ),
             tuple(rows),
         ),
     )

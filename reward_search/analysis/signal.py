@@ -47,3 +47,10 @@ def paired_signal_difference(
     return SignalDifference(
         names[0], names[1], int(a.size), float(a.mean()), float(b.mean()), float(diff.mean()), float(low), float(high)
     )
+
+
+def ranking_rule(metric: str) -> str:
+    """The one ranking rule in words, for the report and the tables."""
+    if metric == "gold_logprob":
+        return "gold log-probability, then accuracy, then candidate id (`selection.metric: gold_logprob`)"
+    return "accuracy, then gold log-probability, then candidate id (`selection.metric: accuracy`)"
