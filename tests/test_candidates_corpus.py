@@ -164,7 +164,9 @@ def test_corpus_sizes():
 
 
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
-def test_hostile_rejected_or_contained(path, session, bare_session, targets, canary_dir, listener, unix_listener, victim):
+def test_hostile_rejected_or_contained(
+    path, session, bare_session, targets, canary_dir, listener, unix_listener, victim
+):
     source = _hostile_source(path, canary_dir, listener.getsockname()[1], targets)
     verdict = validate_source(source, session, CONFIG)
     outputs = [json.dumps(verdict.to_json())]
@@ -173,7 +175,10 @@ def test_hostile_rejected_or_contained(path, session, bare_session, targets, can
     # The policy is only the first filter: run the same code with it bypassed, straight into the sandbox; then
     # with the audit hook and restricted builtins off too, so only the OS layers (seccomp, namespaces, uid) hold.
     entry = find_entry(source)
-    for runner, exempt in ((session, CONTAINED_WHEN_BYPASSED), (bare_session, CONTAINED_WHEN_BYPASSED | SILENT_WHEN_BARE)):
+    for runner, exempt in (
+        (session, CONTAINED_WHEN_BYPASSED),
+        (bare_session, CONTAINED_WHEN_BYPASSED | SILENT_WHEN_BARE),
+    ):
         report = run_probes(runner, source, entry, CONFIG.probes)
         outputs.append(json.dumps(report))
         if path.stem not in exempt:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from reward_search.candidates.candidate import RewardCandidate
-from reward_search.candidates.rewards import CandidateCrashed, SandboxedReward
+from reward_search.candidates.rewards import CandidateCrashed, CandidateDrifted, SandboxedReward
 from reward_search.candidates.settings import CandidatesConfig, SandboxConfig
 
 CONFIG = CandidatesConfig(sandbox=SandboxConfig(call_timeout_s=1.0), max_failed_calls=2)
@@ -82,3 +82,50 @@ def test_usable_from_non_main_threads(good):
     for t in threads:
         t.join(timeout=20)
     assert out == {i: [2.0, 0.0] for i in range(4)}
+
+
+def _validated(name: str, config: CandidatesConfig) -> RewardCandidate:
+    from pathlib import Path
+
+    from reward_search.candidates.sandbox import CandidateRunner
+    from reward_search.candidates.validation import validate_source
+
+    source = (Path(__file__).parent / "corpus" / "hostile" / f"{name}.py").read_text()
+    with CandidateRunner(config.sandbox, config.policy) as runner:
+        verdict = validate_source(source, runner, config)
+    assert verdict.accepted, verdict.reasons  # it behaves while validated: that is the point of these two
+    assert verdict.candidate is not None and verdict.candidate.probe["reprobe"]
+    return verdict.candidate
+
+
+ROWS = (["q", "q"], ["<solution>5</solution>", "<solution>6</solution>"], ["5", "5"])
+
+
+def test_time_bomb_is_stopped_by_a_spot_reprobe():
+    config = CandidatesConfig(sandbox=SandboxConfig(call_timeout_s=2.0), reprobe_every=10)
+    reward = SandboxedReward(_validated("evasion_time_bomb", config), config)
+    try:
+        with pytest.raises(CandidateDrifted) as info:
+            for _ in range(80):
+                assert reward(*ROWS[:2], answer=ROWS[2]) in ([1.0, 0.0], [0.0, 1.0])
+        assert info.value.status == "failed" and "spot re-probe" in info.value.reason
+        assert reward.calls <= 70 and reward.metrics()["sandbox/reward/reprobes"] >= 1
+        with pytest.raises(CandidateDrifted):
+            reward(*ROWS[:2], answer=ROWS[2])  # stays stopped
+    finally:
+        reward.close()
+
+
+@pytest.mark.slow
+def test_slow_after_validation_is_stopped_by_the_per_call_budget():
+    config = CandidatesConfig(sandbox=SandboxConfig(call_timeout_s=5.0), max_failed_calls=2, reprobe_every=0)
+    reward = SandboxedReward(_validated("evasion_slow_after_validation", config), config)
+    try:
+        outcomes = []
+        with pytest.raises(CandidateCrashed) as info:
+            for _ in range(70):
+                outcomes.append(reward(*ROWS[:2], answer=ROWS[2]))
+        assert info.value.status == "crashed" and "over the time budget" in info.value.reason
+        assert outcomes[-1] == [None, None] and reward.metrics()["sandbox/reward/over_budget"] == 2
+    finally:
+        reward.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import threading
 import time
 
@@ -10,14 +12,17 @@ import pytest
 
 from reward_search.candidates.sandbox import (
     BACKENDS,
+    CallResult,
     CandidateRunner,
     ProcessBackend,
     SandboxError,
+    Worker,
+    decode_scores,
     make_backend,
     register_backend,
     scrubbed_env,
 )
-from reward_search.candidates.settings import SandboxConfig
+from reward_search.candidates.settings import PolicyConfig, SandboxConfig
 
 FAST = SandboxConfig(call_timeout_s=1.0, load_timeout_s=3.0)
 LENGTHS = "def reward(prompts, completions, **kw):\n    return [float(len(c)) for c in completions]\n"
@@ -52,7 +57,7 @@ def test_worker_is_hardened(runner):
         assert FAST.uid_base <= facts["uid"] < FAST.uid_base + FAST.uid_span
         # documented: namespaces where the platform allows them; as root in this container they do
         assert facts["netns"] and facts["pidns"] and facts["mountns"] and facts["ipcns"] and facts["fs_hidden"]
-        assert facts["pid"] == 1  # pid 1 of its own PID namespace
+        assert facts["pid"] == 2  # in a PID namespace of its own, under a bare init (pid 1)
 
 
 def test_layers_can_be_switched_off_and_are_reported():
@@ -61,7 +66,7 @@ def test_layers_can_be_switched_off_and_are_reported():
         assert r.call(LENGTHS, "reward", ["p"], ["abc"]).scores == [3.0]
         facts = r.facts(LENGTHS, "reward")
     assert facts["seccomp"] is False and facts["seccomp_reason"] == "seccomp off"
-    assert facts["pidns"] is False and facts["audit_hook"] is False and facts["pid"] != 1
+    assert facts["pidns"] is False and facts["audit_hook"] is False and facts["pid"] > 2
 
 
 def test_require_seccomp_refuses_a_worker_without_it():
@@ -185,3 +190,114 @@ def test_close_reaps_workers():
     process = _worker(r).process
     r.close()
     assert process.poll() is not None
+
+
+# Every Python layer off: the candidate imports os and signal for real, so only the OS layers stand in its way.
+ATTACKER = (
+    "import os, signal\n"
+    "def reward(prompts, completions, **kw):\n"
+    "    pid = int(completions[0])\n"
+    "    attempts = [\n"
+    "        lambda: os.kill(pid, 0),\n"
+    "        lambda: os.kill(pid, signal.SIGKILL),\n"
+    "        lambda: signal.pidfd_send_signal(os.pidfd_open(pid), signal.SIGKILL),\n"
+    "        lambda: os.listdir('/proc'),\n"
+    "    ]\n"
+    "    out = []\n"
+    "    for attempt in attempts:\n"
+    "        try:\n"
+    "            attempt()\n"
+    "            out.append(0.0)\n"
+    "        except OSError as exc:\n"
+    "            out.append(float(exc.errno or -1))\n"
+    "    return out\n"
+)
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        {},  # everything on
+        {"seccomp": False},  # namespaces (and uids) alone
+        {"seccomp": False, "namespaces": False},  # distinct uids alone
+        {"namespaces": False, "distinct_uids": False},  # seccomp alone (same uid for both)
+    ],
+    ids=["all", "namespaces", "uids", "seccomp"],
+)
+def test_two_workers_cannot_see_or_signal_each_other(layers):
+    if os.geteuid() != 0 and layers.get("seccomp", True) is False:
+        pytest.skip("namespaces and distinct uids need root here; seccomp alone is tested without it")
+    config = SandboxConfig(call_timeout_s=2.0, python_guards=False, **layers)
+    with CandidateRunner(config) as victim, CandidateRunner(config) as attacker:
+        assert victim.call(LENGTHS, "reward", ["p"], ["ab"]).scores == [2.0]
+        target = _worker(victim).process.pid
+        result = attacker.call(ATTACKER, "reward", ["p"] * 4, [str(target)] * 4)
+        assert result.ok, result.error
+        signals, listing = result.scores[:3], result.scores[3]
+        assert all(code > 0 for code in signals), result.scores  # every signal attempt failed with an errno
+        if config.namespaces or config.seccomp:  # uids alone stop signals but hide nothing
+            assert listing > 0, result.scores  # /proc (other processes) is not visible
+        assert victim.call(LENGTHS, "reward", ["p"], ["abc"]).scores == [3.0]
+        assert _worker(victim).process.pid == target  # the same worker, alive
+        if os.geteuid() == 0 and config.distinct_uids:
+            assert attacker.facts(ATTACKER, "reward")["uid"] != _worker(victim).facts["uid"]
+
+
+def _fuzz_replies(seed: int) -> list[bytes]:
+    """Replies a hostile worker could write: garbage, bombs, wrong types in every field, forged numbers."""
+    rng = random.Random(seed)
+    values: list[object] = [None, True, 1, -1, 0.5, 1e308, -1e308, 10**400, 2**63, "x", [], {}, [[1]], {"a": 1}]
+    lines = [
+        b"",
+        b"\xff\xfe\x00",
+        b"{",
+        b"[]",
+        b"null",
+        b"1e999",
+        b"NaN",
+        b'{"id": 1, "ok": true, "scores": [NaN]}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"id": 1, "ok": true, "scores": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'{"id": 1, "ok": true, "scores": [' + b"9" * 5000 + b"]}",
+        b'{"id": 1, "ok": true, "scores": [1e400]}',
+        b'{"id": 1.0, "ok": true, "scores": [1]}',
+        b'{"id": true, "ok": true, "scores": [1]}',
+    ]
+    for _ in range(60):
+        reply = {"id": 1, "ok": True, "scores": [1.0], "elapsed_ms": 1.0, "cpu_s": 0.1}
+        for key in rng.sample(sorted(reply), k=rng.randint(1, 3)):
+            reply[key] = rng.choice(values) if rng.random() < 0.8 else [rng.choice(values)]
+        lines.append(json.dumps(reply, default=str).encode())
+    return lines
+
+
+def test_parent_survives_fuzzed_replies():
+    """The parent reads each forged line from a real pipe; it answers with a result and never raises."""
+    config = SandboxConfig(call_timeout_s=0.5)
+    outcomes = set()
+    for line in _fuzz_replies(seed=12):
+        worker = Worker(config, PolicyConfig(), ProcessBackend())
+        req_r, worker._req = os.pipe()
+        worker._rep, rep_w = os.pipe()
+        with os.fdopen(rep_w, "wb") as out:
+            out.write(line + b"\n")  # the pipe then closes, as a crashing worker's would
+        with os.fdopen(req_r, "rb"):
+            result = worker.call({"prompts": ["p"], "completions": ["c"]}, 1)
+        os.close(worker._req)
+        assert isinstance(result, CallResult)
+        if result.ok:  # only a well-formed reply with one finite, bounded number gets through
+            assert len(result.scores) == 1 and abs(result.scores[0]) <= config.score_cap
+        outcomes.add(result.kind)
+    assert outcomes >= {"ok", "error", "crash"}
+
+
+def test_score_cap_and_decoding():
+    assert decode_scores([1, 2.5, None], 3, 1e6) == ([1.0, 2.5, None], None)
+    for bad in ([10**400], [1e307], [True], ["1"], [[1]], (1,), [float("inf")]):
+        scores, reason = decode_scores(bad, 1, 1e6)
+        assert scores is None and reason
+    assert decode_scores([1.0], 2, 1e6)[0] is None
+    source = "def reward(completions, **kw):\n    return [10**400 for _ in completions]\n"
+    with CandidateRunner(FAST) as r:
+        result = r.call(source, "reward", ["p"], ["a"])
+    assert not result.ok and "too large" in result.error

@@ -59,41 +59,62 @@ def enter_namespaces(lib, pid: bool, mount: bool, ipc: bool, net: bool) -> dict:
         flags = CLONE_NEWNET | (flags & CLONE_NEWUSER)
         if not net or lib.unshare(flags) != 0:
             return facts
-    for on, flag, key in wanted:
+    for _, flag, key in wanted:
         facts[key] = bool(flags & flag)
     facts["userns"] = bool(flags & CLONE_NEWUSER)
     return facts
 
 
 def fork_into_pid_namespace(lib, parent_pid: int, close_fds: tuple) -> None:
-    """After unshare(CLONE_NEWPID): fork; the child (pid 1 of the new namespace) returns, this process supervises.
+    """After unshare(CLONE_NEWPID): returns in pid 2 of the new namespace; the processes above it only wait.
 
-    The supervisor is what the parent started and kills: it closes its copies of the pipes, kills the child when
-    the parent disappears, and exits as the child did (re-raising a fatal signal), so exit reasons stay true. The
-    child dies with it (PR_SET_PDEATHSIG), and with the child its whole namespace.
+    The process the parent started stays outside as the supervisor: it kills the namespace when the parent goes
+    and exits as the worker did, so exit reasons stay true. Pid 1 is a bare init (the kernel exempts an init from
+    its own namespace's signals, RLIMIT_CPU included, so the candidate must not be it); it dies with the
+    supervisor (PR_SET_PDEATHSIG, delivered from outside the namespace) and takes the namespace with it. The
+    worker itself (pid 2) dies with pid 1; its own PDEATHSIG is set again after the uid drop, which clears it.
     """
-    child = os.fork()
-    if child == 0:
-        lib.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # (a supervisor gone before this: the pipes hit EOF)
-        return
+    init = os.fork()
+    if init == 0:
+        lib.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        worker = os.fork()
+        if worker == 0:
+            lib.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            return
+        _wait_and_exit(worker, close_fds, parent_pid=None)
+    _wait_and_exit(init, close_fds, parent_pid=parent_pid)
+
+
+def _wait_and_exit(child: int, close_fds: tuple, parent_pid: int | None) -> None:
+    """Wait for `child` and exit as it did (a signal death as 128 + signal number from an init, else re-raised).
+
+    No thread: after unshare(CLONE_NEWPID) this process cannot create one. SIGCHLD is awaited in slices, and
+    between slices the parent's presence is checked (when `parent_pid` is given).
+    """
     for fd in close_fds:
         os.close(fd)
-    # No thread here: after unshare(CLONE_NEWPID) this process cannot create one. Wait for SIGCHLD in slices.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     while True:
         done, status = os.waitpid(child, os.WNOHANG)
         if done:
             break
-        if os.getppid() != parent_pid:
+        if parent_pid is not None and os.getppid() != parent_pid:
             os.kill(child, signal.SIGKILL)
             os._exit(4)
         signal.sigtimedwait({signal.SIGCHLD}, 0.25)
-    if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
+    code = os.waitstatus_to_exitcode(status)  # negative: killed by that signal
+    signum = -code if code < 0 else code - 128 if code > 128 and parent_pid is not None else 0
+    if signum > 0 and parent_pid is not None:  # the supervisor, outside: die the same way
         signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
         os.kill(os.getpid(), signum)
-    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 5)
+    os._exit(128 + signum if signum > 0 else code)
+
+
+def set_death_signal(lib) -> None:
+    """Die with the parent process (again: changing uid clears the setting)."""
+    if lib is not None:
+        lib.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
 def hide_filesystem(lib, directory: str) -> bool:

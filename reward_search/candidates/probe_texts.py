@@ -111,13 +111,12 @@ def slipped(solution: Solution, step: int, delta: float) -> tuple[str, str] | No
 
 
 def _intermediate(solution: Solution) -> tuple[str, str] | None:
-    """Stopping one step early: the last intermediate result that differs from the gold answer."""
+    """Reporting the wrong quantity: the last intermediate result that differs from the gold, as the final answer."""
     results = [m.group(2).strip() for line in solution.lines for m in _ANNOTATION.finditer(line)]
     for index in range(len(results) - 1, -1, -1):
         value = _evaluate(results[index])
         if value is not None and number_text(value) != solution.answer:
-            cut = max(1, len(solution.steps) - 1)
-            return "\n".join(solution.steps[:cut]), number_text(value)
+            return _final_changed(solution, number_text(value))
     return None
 
 

@@ -105,8 +105,12 @@ def matched_pairs(items: tuple[Solution, ...], rng: random.Random) -> list[Probe
             kind = WRONG_KINDS[(index + len(probes)) % len(WRONG_KINDS)]
             wrong_reasoning, wrong = _wrong(item, kind, rng)
             pair = len(probes) // 2
-            probes.append(Probe(_label(True, fmt), item.question, item.answer, render(reasoning, item.answer, fmt), pair, fmt))
-            probes.append(Probe(_label(False, fmt), item.question, item.answer, render(wrong_reasoning, wrong, fmt), pair, kind))
+            probes.append(
+                Probe(_label(True, fmt), item.question, item.answer, render(reasoning, item.answer, fmt), pair, fmt)
+            )
+            probes.append(
+                Probe(_label(False, fmt), item.question, item.answer, render(wrong_reasoning, wrong, fmt), pair, kind)
+            )
     return probes
 
 
@@ -208,8 +212,9 @@ def _consistency(done: list[tuple[_Batch, list[float]]], report: dict[str, Any])
             report["reasons"].append("hidden state: the same batch scored differently in a fresh worker")
 
 
-def _pairs(done: list[tuple[_Batch, list[float]]]) -> tuple[int, int, int]:
-    """(pairs, pairs where wrong scored higher, pairs where correct scored higher) over the matched pairs."""
+def _pairs(done: list[tuple[_Batch, list[float]]], tolerance: float) -> tuple[int, int, int]:
+    """(pairs, pairs where wrong scored higher, pairs where correct scored higher) over the matched pairs; a
+    difference within `tolerance` (a sliver of the score range, e.g. a length term over a few characters) is a tie."""
     by_pair: dict[int, dict[bool, float]] = {}
     for batch, scores in done:
         if batch.check:
@@ -218,8 +223,8 @@ def _pairs(done: list[tuple[_Batch, list[float]]]) -> tuple[int, int, int]:
             if probe.pair >= 0:
                 by_pair.setdefault(probe.pair, {})[probe.label.startswith("correct")] = value
     complete = [p for p in by_pair.values() if len(p) == 2]
-    wrong_higher = sum(p[False] > p[True] for p in complete)
-    correct_higher = sum(p[True] > p[False] for p in complete)
+    wrong_higher = sum(p[False] > p[True] + tolerance for p in complete)
+    correct_higher = sum(p[True] > p[False] + tolerance for p in complete)
     return len(complete), wrong_higher, correct_higher
 
 
@@ -238,7 +243,7 @@ def _statistics(done: list[tuple[_Batch, list[float]]], config: ProbeConfig, rep
     every = [v for values in by_label.values() for v in values]
     mean_correct = _balanced_mean(by_label, CORRECT_LABELS)
     mean_wrong = _balanced_mean(by_label, WRONG_LABELS)
-    pairs, wrong_higher, correct_higher = _pairs(done)
+    pairs, wrong_higher, correct_higher = _pairs(done, 0.01 * (max(every) - min(every)))
     share = wrong_higher / pairs if pairs else 0.0
     report.update(
         score_min=min(every),
@@ -272,7 +277,9 @@ def _reprobe_set(done: list[tuple[_Batch, list[float]]], size: int) -> list[dict
             continue
         for probe, value in zip(batch.probes, scores, strict=True):
             if probe.pair >= 0 and len(chosen) < size:
-                chosen.append({"prompt": probe.question, "completion": probe.text, "answer": probe.answer, "score": value})
+                chosen.append(
+                    {"prompt": probe.question, "completion": probe.text, "answer": probe.answer, "score": value}
+                )
     return chosen
 
 

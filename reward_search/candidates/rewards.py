@@ -3,8 +3,12 @@
 `SandboxedReward(candidate, config)` has TRL's signature ``(prompts, completions, **kwargs) -> list[float | None]``
 and ``__name__`` = the candidate's name (so TRL logs ``rewards/<name>/mean``). A failed call (timeout, crash,
 invalid result) gives ``None`` for every completion, which TRL masks; after `max_failed_calls` failures it raises
-`CandidateCrashed`, which the trainer turns into trial status ``crashed``. It pickles as (candidate, config) and
-starts its worker lazily in whichever process and thread first calls it (Ray Tune trials run in a non-main thread).
+`CandidateCrashed`, which the trainer turns into trial status ``crashed``. Every call is held to the probes'
+per-completion time budget (over it counts as a failed call), and every `reprobe_every` calls a few probe
+completions are re-scored in the same worker: scores that differ from validation raise `CandidateDrifted`
+(trial status ``failed``), which catches a candidate that behaved only while it was being validated. It pickles
+as (candidate, config) and starts its worker lazily in whichever process and thread first calls it (Ray Tune trials
+run in a non-main thread).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reward_search.candidates.candidate import RewardCandidate
-from reward_search.candidates.sandbox import CandidateRunner
+from reward_search.candidates.sandbox import CallResult, CandidateRunner
 from reward_search.candidates.settings import CandidatesConfig
 
 # TRL passes these to every reward; they are not data and do not cross into the sandbox.
@@ -25,9 +29,21 @@ _NOT_FORWARDED = frozenset({"trainer_state", "completion_ids", "log_extra", "log
 class CandidateCrashed(RuntimeError):
     """A candidate reward failed too often; its trial ends with status `crashed` and this reason."""
 
+    status = "crashed"
+
     def __init__(self, name: str, reason: str, failures: int) -> None:
         super().__init__(f"candidate reward {name!r} crashed after {failures} failed calls: {reason}")
         self.name, self.reason, self.failures = name, reason, failures
+
+
+class CandidateDrifted(CandidateCrashed):
+    """A spot re-probe scored differently than at validation: the candidate changed behaviour (status `failed`)."""
+
+    status = "failed"
+
+    def __init__(self, name: str, reason: str) -> None:
+        RuntimeError.__init__(self, f"candidate reward {name!r} stopped: {reason}")
+        self.name, self.reason, self.failures = name, reason, 0
 
 
 def _jsonable(value: Any) -> bool:
@@ -55,6 +71,9 @@ class SandboxedReward:
         self.failed_calls = 0
         self.failed_completions = 0
         self.timeouts = 0
+        self.over_budget = 0
+        self.reprobes = 0
+        self.stopped: CandidateDrifted | None = None
         self.last_error: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -72,14 +91,22 @@ class SandboxedReward:
             return self._runner
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        if self.stopped is not None:
+            raise self.stopped
         if self.failed_calls >= self.config.max_failed_calls:
             raise CandidateCrashed(self.candidate.name, self.last_error or "unknown", self.failed_calls)
         columns = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items() if k not in _NOT_FORWARDED}
         columns = {k: v for k, v in columns.items() if _jsonable(v)}
-        result = self._get_runner().call(self.candidate.source, self.candidate.name, prompts, completions, **columns)
+        runner = self._get_runner()
+        result = self._budgeted(
+            runner.call(self.candidate.source, self.candidate.name, prompts, completions, **columns)
+        )
         with self._lock:
             self.calls += 1
+            due = self.config.reprobe_every and self.calls % self.config.reprobe_every == 0
             if result.ok and result.scores is not None:
+                if due:
+                    self._reprobe(runner)
                 return result.scores
             self.failed_calls += 1
             self.failed_completions += len(completions)
@@ -90,6 +117,38 @@ class SandboxedReward:
             raise CandidateCrashed(self.candidate.name, self.last_error, failures)
         return [None] * len(completions)
 
+    def _budgeted(self, result: CallResult) -> CallResult:
+        """The per-completion time budget of the probes, on every training call: over it, the call failed."""
+        budget = self.config.probes.max_ms_per_completion
+        n = len(result.scores) if result.scores else 1
+        if result.ok and result.elapsed_ms / n > budget:
+            self.over_budget += 1
+            error = f"over the time budget: {result.elapsed_ms / n:.1f} ms per completion (budget {budget:g} ms)"
+            return CallResult(ok=False, error=error, kind="budget", elapsed_ms=result.elapsed_ms)
+        return result
+
+    def _reprobe(self, runner: CandidateRunner) -> None:
+        """Re-score a few validated probe completions in the same worker; different scores stop the candidate."""
+        probes = list((self.candidate.probe or {}).get("reprobe") or [])[: self.config.reprobe_size]
+        if not probes:
+            return
+        self.reprobes += 1
+        result = self._budgeted(
+            runner.call(
+                self.candidate.source,
+                self.candidate.name,
+                [p["prompt"] for p in probes],
+                [p["completion"] for p in probes],
+                answer=[p["answer"] for p in probes],
+            )
+        )
+        expected = [float(p["score"]) for p in probes]
+        if not result.ok or result.scores != expected:
+            got = result.scores if result.ok else f"{result.kind}: {result.error}"
+            reason = f"spot re-probe after {self.calls} calls scored {got}, validation scored {expected}"
+            self.stopped = CandidateDrifted(self.candidate.name, reason)
+            raise self.stopped
+
     def metrics(self) -> dict[str, float]:
         """Counters for the trial's metrics (prefixed with the reward's name)."""
         prefix = f"sandbox/{self.candidate.name}"
@@ -98,6 +157,8 @@ class SandboxedReward:
             f"{prefix}/failed_calls": float(self.failed_calls),
             f"{prefix}/failed_completions": float(self.failed_completions),
             f"{prefix}/timeouts": float(self.timeouts),
+            f"{prefix}/over_budget": float(self.over_budget),
+            f"{prefix}/reprobes": float(self.reprobes),
         }
 
     def close(self) -> None:

@@ -244,7 +244,9 @@ class Worker:
             return self._interpret(reply, n, wall)
         except Exception as exc:  # a forged reply must never take the parent down with it
             self.kill()
-            return CallResult(ok=False, error=f"worker reply rejected: {type(exc).__name__}", kind="crash", wall_ms=wall)
+            return CallResult(
+                ok=False, error=f"worker reply rejected: {type(exc).__name__}", kind="crash", wall_ms=wall
+            )
 
     def _interpret(self, reply: dict[str, Any], n: int, wall: float) -> CallResult:
         """A decoded reply as a CallResult; the worker's numbers are checked, never trusted."""

@@ -61,7 +61,8 @@ _BLOCKED_EVENTS = frozenset(
 )  # fmt: skip
 _BLOCKED_PREFIXES = ("socket.", "ctypes.", "_ctypes.", "os.set", "winreg.", "msvcrt.", "_winapi.", "sqlite3.")
 _FRAME_ATTRIBUTES = frozenset({"gi_frame", "cr_frame", "ag_frame"})  # tb_frame stays: errors name their line
-_GUARDED_SETATTR = frozenset({"__code__", "__globals__", "__closure__", "__builtins__", "__defaults__", "__kwdefaults__"})
+_GUARDED_SETATTR = frozenset({"__code__", "__globals__", "__closure__", "__builtins__"})
+_HOOK_ONLY_SETATTR = frozenset({"__defaults__", "__kwdefaults__"})  # refused on the audit hook itself
 
 _SAFE_BUILTINS = (
     "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "classmethod", "complex",
@@ -70,6 +71,13 @@ _SAFE_BUILTINS = (
     "property", "range", "repr", "reversed", "round", "set", "slice", "sorted", "staticmethod", "str", "sum",
     "super", "tuple", "type", "zip", "__build_class__", "None", "True", "False", "Ellipsis", "NotImplemented",
 )  # fmt: skip
+
+
+def _discard_placeholder():
+    return None
+
+
+_FUNCTION = type(_discard_placeholder)
 
 
 def _audit(
@@ -81,9 +89,12 @@ def _audit(
     _guarded=_GUARDED_SETATTR,
     _violation=SandboxViolation,
     _frame_denied=_FrameDenied,
+    _hook_only=_HOOK_ONLY_SETATTR,
+    _function=_FUNCTION,
+    _code=None,
 ):
     # Everything it consults is bound at definition (immutable defaults), so rebinding the module's globals
-    # (reachable through frames) changes nothing; replacing __defaults__/__code__ is itself refused below.
+    # (reachable through frames) changes nothing; replacing its __defaults__ or any __code__ is refused below.
     if event in _blocked or event.startswith(_prefixes):
         raise _violation(f"sandbox: {event} is not permitted")
     if event == "sys._getframe":
@@ -92,6 +103,12 @@ def _audit(
         raise _violation(f"sandbox: .{args[1]} is not permitted")
     if event == "object.__setattr__" and len(args) > 1 and args[1] in _guarded:
         raise _violation(f"sandbox: setting .{args[1]} is not permitted")
+    if event == "object.__setattr__" and len(args) > 1 and args[1] in _hook_only:
+        if type(args[0]) is _function and args[0].__code__ is _code:
+            raise _violation(f"sandbox: setting .{args[1]} of the audit hook is not permitted")
+
+
+_audit.__defaults__ = (*_audit.__defaults__[:-1], _audit.__code__)  # before the hook exists: not audited
 
 
 # ------------------------------------------------------------------------------------------------ hardening
@@ -139,17 +156,23 @@ def _watch_parent(parent_pid):
 def _harden(setup, layers, keep_fds):
     """Apply the OS layers in order; returns what actually applied (reported to the parent and in records)."""
     lib = layers.libc()
-    seccomp, why = (None, "seccomp off") if not setup.get("seccomp", True) else layers.load_pyseccomp(setup["pyseccomp"])
+    seccomp, why = (
+        (None, "seccomp off") if not setup.get("seccomp", True) else layers.load_pyseccomp(setup["pyseccomp"])
+    )
     ns = setup.get("namespaces", True)
     facts = layers.enter_namespaces(lib, pid=ns, mount=ns, ipc=ns, net=setup.get("network_namespace", True))
     if facts["pidns"]:
-        layers.fork_into_pid_namespace(lib, setup["parent_pid"], keep_fds)  # returns in the namespace's pid 1
+        layers.fork_into_pid_namespace(lib, setup["parent_pid"], keep_fds)  # returns in the namespace's pid 2
     else:
         _watch_parent(setup["parent_pid"])
     facts["fs_hidden"] = facts["mountns"] and layers.hide_filesystem(lib, os.getcwd())
-    facts["rlimits"] = layers.set_rlimits(int(setup["cpu_seconds"]), int(setup["memory_mb"]), int(setup["max_open_files"]))
+    facts["rlimits"] = layers.set_rlimits(
+        int(setup["cpu_seconds"]), int(setup["memory_mb"]), int(setup["max_open_files"])
+    )
     if setup.get("drop_privileges", True):
         layers.drop_uid(int(setup["uid"]), int(setup["gid"]))
+    if facts["pidns"]:
+        layers.set_death_signal(lib)  # the uid change cleared it
     facts["uid"] = os.geteuid()
     facts["no_new_privs"] = layers.no_new_privs(lib)
     facts["seccomp"] = seccomp is not None and layers.install_seccomp(seccomp)

@@ -178,6 +178,8 @@ def _blocks(feedback: Feedback) -> list[_Block]:
         scores = f"accuracy {_fmt(e.accuracy)}, gold log-prob {_fmt(e.gold_logprob)}"
         header = f"### {i + 1}. {e.name} (round {e.round}, {scores})"
         description = f"\n{_shorten(e.description)}" if e.description else ""
+        for warning in (e.probe or {}).get("warnings") or []:  # probe warnings (weak answer signal)
+            description += f"\nProbe warning: {_shorten(str(warning))}"
         blocks.append(_Block("sources", (3, i), f"{header}{description}\n```python\n{e.source.strip()}\n```"))
     for i, e in enumerate(feedback.ranked):
         line = _curve_line(e)

@@ -338,8 +338,8 @@ def _train_and_evaluate(
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    except CandidateCrashed as exc:
-        result.status, result.error = "crashed", str(exc)
+    except CandidateCrashed as exc:  # CandidateDrifted (a spot re-probe disagreed) carries status "failed"
+        result.status, result.error = exc.status, str(exc)
     except TrainingDiverged as exc:
         result.status, result.error = "failed", f"training diverged: {exc}"
     finally:
