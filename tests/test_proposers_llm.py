@@ -246,3 +246,27 @@ def test_parse_reply_keeps_good_objects_and_reports_bad_ones():
     assert len(parsed.errors) == 2
     assert parse_reply("").errors == ["empty reply"]
     assert parse_reply("no json here").items == []
+
+
+def test_structured_output_where_litellm_reports_it_else_fenced_blocks(train):
+    """`auto` asks for JSON through a JSON schema when litellm says the model supports it, else fenced blocks."""
+    litellm = import_litellm()
+    sent: list[dict] = []
+
+    def completion(**kwargs):
+        sent.append(kwargs)
+        return litellm.completion(**kwargs)
+
+    feedback = build_feedback([], 1)
+    for model, fmt in ((MODEL, "auto"), ("openai/qwen-coder", "auto"), (MODEL, "fenced")):
+        config = ProposerConfig(kind="llm", model=model, api_base=None, reply_format=fmt)
+        proposer = LLMProposer(config, train=train, completion=completion, mock_responses=[json.dumps(GOOD)])
+        assert [c.name for c in proposer.propose(feedback, 2, round=1)] == ["gold_in_solution", "has_thinking"]
+    structured, fenced_small, fenced_forced = sent
+    schema = structured["response_format"]["json_schema"]["schema"]
+    assert structured["response_format"]["type"] == "json_schema" and schema["required"] == ["rewards"]
+    assert '{"rewards": [{"name"' in structured["messages"][1]["content"]
+    for kwargs in (fenced_small, fenced_forced):
+        assert (
+            "response_format" not in kwargs and "### Reward: <entry function name>" in kwargs["messages"][1]["content"]
+        )

@@ -265,6 +265,8 @@ class LLMProposer(Proposer):
         used = 0
         for problem in reversed(self._problems.get(round, [])):
             line = f"- {problem}"
+            if line in lines:
+                continue
             if used + len(line) > self.config.correction_chars:
                 break
             lines.insert(0, line)
@@ -341,7 +343,8 @@ class LLMProposer(Proposer):
             )
         if self.transcripts is not None:
             for call, items in by_call.items():
-                self.transcripts.update(round, call, verdicts=items)
+                record = next(r for r in self.records if r.round == round and r.call == call)
+                self.transcripts.update(round, call, verdicts=items, record=record.to_dict())
 
     def round_summary(self, round: int) -> str:
         """What this round's calls gave, e.g. ``3 malformed replies, 2 rewards rejected``."""
