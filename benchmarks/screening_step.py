@@ -137,12 +137,117 @@ def tune_overhead(steps: int, cpus: int) -> dict:
     }
 
 
+def disk_per_trial() -> dict:
+    """Bytes one real demo-preset trial (embedded SmolLM2-135M) puts on disk as a Tune trial with the run's retention:
+    the peak while it trains (trial folder + Tune's storage, polled) and what stays when it ends."""
+    import threading
+
+    import ray
+    from ray import tune
+
+    from reward_search.candidates.candidate import RewardCandidate
+    from reward_search.config import load_config
+    from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config, folder_bytes
+    from reward_search.training.spec import RewardSpec
+    from reward_search.training.trainable import screening_trainable, trial_params
+
+    config = load_config(REPO / "experiments" / "demo.yaml", ["training.report_every=1"])  # a checkpoint a step
+    spec = RewardSpec((RewardCandidate.from_source(REWARD.read_text()),))
+    with tempfile.TemporaryDirectory() as folder:
+        trial, storage = Path(folder) / "trial", Path(folder) / "tune"
+        peak, checkpoint, done = [0], [0], threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], folder_bytes(trial) + folder_bytes(storage))
+                for found in storage.rglob("checkpoint_*"):
+                    checkpoint[0] = max(checkpoint[0], folder_bytes(found))
+                time.sleep(0.1)
+
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            grid = tune.Tuner(
+                tune.with_resources(screening_trainable, {"cpu": os.cpu_count() or 1}),
+                param_space=trial_params(config, spec, str(trial)),
+                run_config=tune.RunConfig(
+                    storage_path=str(storage),
+                    name="disk",
+                    verbose=0,
+                    checkpoint_config=checkpoint_config(config.run),
+                    callbacks=[DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial)],
+                ),
+            ).fit()
+        finally:
+            done.set()
+            poller.join()
+            ray.shutdown()
+        if grid[0].error:
+            raise RuntimeError(f"the Tune trial failed: {grid[0].error}")
+        kept = {p.name: folder_bytes(p) if p.is_dir() else p.stat().st_size for p in trial.iterdir()}
+        final = sum(kept.values())
+        tune_left = sum(p.stat().st_size for p in storage.rglob("*") if p.is_file() and "checkpoint_" in str(p))
+    steps = config.training.steps
+    return {
+        "preset": "demo",
+        "steps": steps,
+        "checkpoints": steps,
+        "checkpoint_bytes": checkpoint[0],
+        "peak_bytes": peak[0],
+        "final_bytes": final,
+        "final_files": kept,
+        "tune_checkpoint_bytes_left": tune_left,
+        # before: each checkpoint in the trial folder (TRL kept 2) and again in Tune's storage (all kept)
+        "before_final_bytes_estimate": final + (min(2, steps) + steps) * checkpoint[0],
+    }
+
+
+def paper_lora_size() -> dict:
+    """The paper preset's LoRA (Llama-3.2-3B, r and modules from experiments/paper.yaml) counted on a meta-device
+    model (no weights), and what one checkpoint of it holds: adapter + AdamW state."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from reward_search.config import load_config
+    from reward_search.training.models import _architecture
+
+    config = load_config(REPO / "experiments" / "paper.yaml")
+    arch = dict(_architecture("llama-3.2-3b"))
+    arch.pop("architectures", None)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(arch.pop("model_type"), **arch))
+    lora = config.training.lora
+    peft_model = get_peft_model(
+        model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, target_modules=list(lora.target_modules))
+    )
+    params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    adapter = params * 4  # peft keeps (and saves) adapter weights in fp32 over a bf16 base
+    optimizer = {"adamw_8bit": 2 * params, "adamw_torch": 2 * params * 4}
+    per_trial = config.training.steps // config.training.report_every
+    return {
+        "model": "llama-3.2-3b",
+        "lora_r": lora.r,
+        "target_modules": list(lora.target_modules),
+        "lora_params": params,
+        "adapter_bytes": adapter,
+        "checkpoint_bytes": {name: adapter + state for name, state in optimizer.items()},
+        "optimizer": config.training.optimizer,
+        "checkpoints_per_trial": per_trial,
+        "kept_during_trial_bytes": (adapter + optimizer[config.training.optimizer]) * config.run.keep_checkpoints,
+        "kept_after_trial_bytes": adapter,
+        "before_per_trial_bytes": adapter + (2 + per_trial) * (adapter + optimizer[config.training.optimizer]),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke-steps", type=int, default=6)
     parser.add_argument("--demo-steps", type=int, default=2)
     parser.add_argument("--tune-steps", type=int, default=12)
     parser.add_argument("--only-tune", action="store_true", help="rerun only the Tune-overhead part")
+    parser.add_argument("--only-disk", action="store_true", help="rerun only the disk part (bytes per trial)")
     parser.add_argument("--out", default=str(RESULTS / "screening_step.json"))
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -150,9 +255,14 @@ def main() -> int:
 
     warnings.filterwarnings("ignore")
     report = {"benchmark": "screening_step", "device": "cpu", "cpus": os.cpu_count(), "platform": platform.platform()}
-    if args.only_tune and Path(args.out).is_file():
+    if (args.only_tune or args.only_disk) and Path(args.out).is_file():
         report = {**json.loads(Path(args.out).read_text()), **report}
-    else:
+    if args.only_disk:
+        report["disk"] = {"demo_trial": disk_per_trial(), "paper_lora": paper_lora_size()}
+        print(json.dumps(report["disk"], indent=2))
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        return 0
+    if not args.only_tune:
         report["smoke"] = step_costs("smoke", args.smoke_steps, ["training.max_completion_length=48"])
         print(json.dumps(report["smoke"], indent=2))
         report["demo"] = step_costs("demo", args.demo_steps, [])

@@ -75,9 +75,14 @@ def _slug(text: str) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from reward_search.config import dump_config
+    from reward_search.search.sharing import validate_warnings
+    from reward_search.training.placement import preflight
 
     config = _load(args)
+    preflight(config)  # this machine: bitsandbytes for 8-bit/4-bit, and a local Ray's GPUs
     sys.stdout.write(dump_config(config))
+    for warning in validate_warnings(config):
+        print(f"# warning: {warning}", file=sys.stderr)
     print(f"# {args.experiment or 'defaults'}: valid", file=sys.stderr)
     return 0
 

@@ -21,6 +21,7 @@ import yaml
 from reward_search.candidates.settings import CandidatesConfig
 from reward_search.errors import ConfigError
 from reward_search.proposers.settings import ProposerConfig
+from reward_search.training.placement import config_problems
 
 
 def _positive(**extra: Any) -> dict[str, Any]:
@@ -34,6 +35,11 @@ class RunConfig:
     name: str = "reward-search"
     storage_path: str = "runs"
     seed: int = 3407
+    # Checkpoints kept while a trial trains (one stored copy each: Tune's when Tune runs the trial); the newest is
+    # what a restarted trial resumes from. Not part of a trial's identity.
+    keep_checkpoints: int = field(default=1, metadata=_positive())
+    # After a trial ends done: false keeps only its adapter and records (curves, evaluations, result).
+    keep_checkpoints_after_trial: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class ModelConfig:
     spec: str = "embedded"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # 4bit: the base model loaded in 4-bit NF4 through bitsandbytes (QLoRA, GPU only; the `gpu` extra).
+    quantization: Literal["none", "4bit"] = "none"
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,9 @@ class SearchConfig:
     driver_cpus: float = field(default=1.0, metadata={"min": 0.0})  # CPUs of an existing cluster left to the driver
     cpus_per_trial: float = field(default=1.0, metadata={"min": 0.0})
     gpus_per_trial: float = field(default=0.0, metadata={"min": 0.0})  # fractions share a GPU
+    # Training processes per trial (Ray Train workers, DDP); None: gpus_per_trial when it is 2 or more, else 1.
+    # 2 with gpus_per_trial 0 runs DDP over gloo on CPU (tests).
+    train_workers: int | None = field(default=None, metadata=_positive())
     max_concurrent_trials: int | None = field(default=None, metadata=_positive())
     max_failures: int = field(default=2, metadata={"min": 0})  # Tune retries of a trial's infrastructure failures
     asha: bool = False  # stop weak candidates early on their intermediate dev accuracy
@@ -297,7 +308,7 @@ class ExperimentConfig:
                     "writes its test records; set training.eval_test: true or training.selection_split: dev",
                 )
             ]
-        return []
+        return config_problems(self)  # impossible placements: CUDA without GPUs, bitsandbytes on CPU, ...
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)

@@ -296,12 +296,15 @@ def run_search(
     from reward_search.search.leaderboard import leaderboard_actor, namespace_for
     from reward_search.search.progress import SearchProgress, print_leaderboard
     from reward_search.search.searcher import RewardSearcher
+    from reward_search.training.placement import preflight, tune_resources
+    from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config
     from reward_search.training.trainable import screening_trainable
 
     started = time.time()
     config, folder = resolve_run_dir(config, str(run_dir) if run_dir else None)
     if resume and not (folder / CONFIG_FILE).is_file():
         raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
+    preflight(config, address)  # bitsandbytes, and a local Ray's GPUs: one line, exit 2, before Ray starts
     prepare_run_dir(config, folder)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if config.proposer.kind == "llm" and config.proposer.api_base and proposer is None:
@@ -351,7 +354,7 @@ def run_search(
     )
     last_round, proposed, queue = run.resume_point()
     searcher.prime(last_round, proposed, queue)
-    resources = {"cpu": config.search.cpus_per_trial, "gpu": config.search.gpus_per_trial}
+    resources = tune_resources(config.search)  # one process's GPUs, or a coordinator for Ray Train workers
     pending_before = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")
     if config.search.max_concurrent_trials is None and pending_before is None:
         # Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; allow as
@@ -380,8 +383,13 @@ def run_search(
             storage_path=str(folder / "tune"),
             name=f"session-{run.state.sessions}",
             failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
+            checkpoint_config=checkpoint_config(config.run),
             verbose=0,
-            callbacks=[SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics), *tracking.callbacks],
+            callbacks=[
+                SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics),
+                DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial),
+                *tracking.callbacks,
+            ],
         ),
     )
     try:

@@ -226,12 +226,30 @@ def load_random(name: str, seed: int = 0) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _load_pretrained(location: str, **kwargs: Any) -> tuple[Any, Any]:
+def _load_pretrained(location: str, model_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(location, **kwargs, **(model_kwargs or {}))
     return model, tokenizer
+
+
+def quantized_load_kwargs(quantization: str, dtype: str) -> dict[str, Any]:
+    """from_pretrained arguments for a 4-bit base model (QLoRA: NF4 with double quantization, computing in bf16 unless
+    model.dtype says otherwise, as the paper's reference code loaded it), placed on the trial's GPU; {} for none."""
+    if quantization == "none":
+        return {}
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = pick_dtype(dtype, "cuda") if dtype != "float32" else torch.float32
+    config = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute,
+    )
+    return {"quantization_config": config, "dtype": compute, "device_map": {"": 0}}  # GPU 0 of those Ray granted
 
 
 def pick_device(device: str) -> str:
@@ -254,11 +272,11 @@ def pick_dtype(dtype: str, device: str) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
-def _resolve(spec: str, seed: int) -> tuple[Any, Any, str]:
+def _resolve(spec: str, seed: int, model_kwargs: dict[str, Any] | None = None) -> tuple[Any, Any, str]:
     """(model, tokenizer, source description) for a spec, or ModelError listing the sources that were tried."""
     if spec == "embedded":
         folder = embedded_model_dir()
-        model, tokenizer = _load_pretrained(str(folder))
+        model, tokenizer = _load_pretrained(str(folder), model_kwargs)
         return model, tokenizer, f"embedded ({folder})"
     if spec.startswith("random:"):
         model, tokenizer = load_random(spec.removeprefix("random:"), seed)
@@ -270,11 +288,11 @@ def _resolve(spec: str, seed: int) -> tuple[Any, Any, str]:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"model spec {spec!r}: folder {path} has no config.json (not a Hugging Face model)")
-        model, tokenizer = _load_pretrained(str(path))
+        model, tokenizer = _load_pretrained(str(path), model_kwargs)
         return model, tokenizer, f"local folder {path}"
     tried = [f"local path {path} (does not exist)"]
     try:
-        model, tokenizer = _load_pretrained(spec, local_files_only=True)
+        model, tokenizer = _load_pretrained(spec, model_kwargs, local_files_only=True)
         return model, tokenizer, f"hub id {spec} (local cache)"
     except (OSError, ValueError):
         tried.append(f"the Hugging Face cache ({spec!r} is not in it)")
@@ -283,7 +301,7 @@ def _resolve(spec: str, seed: int) -> tuple[Any, Any, str]:
     else:
         print(f"model {spec!r}: not cached, trying the Hugging Face hub (HF_HUB_OFFLINE=1 skips this)", file=sys.stderr)
         try:
-            model, tokenizer = _load_pretrained(spec)
+            model, tokenizer = _load_pretrained(spec, model_kwargs)
             return model, tokenizer, f"hub id {spec}"
         except (OSError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -312,9 +330,17 @@ def pin_chat_date(tokenizer: Any, date: str = CHAT_TEMPLATE_DATE) -> bool:
     return bool(count)
 
 
-def load_model(spec: str = "embedded", dtype: str = "auto", device: str = "auto", seed: int = 0) -> LoadedModel:
-    """The model and tokenizer for `spec` on `device`, in eval mode, with a pad token and left padding set."""
-    model, tokenizer, source = _resolve(spec, seed)
+def load_model(
+    spec: str = "embedded", dtype: str = "auto", device: str = "auto", seed: int = 0, quantization: str = "none"
+) -> LoadedModel:
+    """The model and tokenizer for `spec` on `device`, in eval mode, with a pad token and left padding set.
+
+    `quantization` 4bit loads the base weights in 4-bit through bitsandbytes straight onto the GPU (QLoRA)."""
+    if quantization != "none" and (
+        pick_device(device) != "cuda" or spec.startswith("random:") or spec.endswith(".gguf")
+    ):
+        raise ModelError(f"model.quantization {quantization}: needs a GPU and a Hugging Face model (folder or hub id)")
+    model, tokenizer, source = _resolve(spec, seed, quantized_load_kwargs(quantization, dtype))
     pin_chat_date(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -322,6 +348,7 @@ def load_model(spec: str = "embedded", dtype: str = "auto", device: str = "auto"
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     chosen = pick_device(device)
-    model = model.to(device=chosen, dtype=pick_dtype(dtype, chosen))
+    if quantization == "none":  # a bitsandbytes model is already on its GPU and keeps its own dtypes
+        model = model.to(device=chosen, dtype=pick_dtype(dtype, chosen))
     model.eval()
     return LoadedModel(model=model, tokenizer=tokenizer, spec=spec, source=source, device=chosen)

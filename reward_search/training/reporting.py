@@ -39,6 +39,10 @@ class TuneReporter(Reporter):
 
         checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         tune.report(metrics, checkpoint=checkpoint)
+        if checkpoint_dir is not None:  # Tune's storage now holds the one stored copy
+            from reward_search.training.retention import drop_reported
+
+            drop_reported(checkpoint_dir)
 
     def restore(self, checkpoints_dir: Path) -> Path | None:
         from ray import tune

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -56,6 +57,10 @@ class TrialResult:
     candidate_failures: dict[str, float] = field(default_factory=dict)
     out_dir: str = ""
     cached: bool = False
+    # The whole trial (load, train, evaluate) and the GPUs Ray granted it: GPU-hours = wall_seconds x gpus / 3600.
+    wall_seconds: float = 0.0
+    gpus: float = 0.0
+    gpu_hours: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,8 +141,11 @@ def build_reward_funcs(config: ExperimentConfig, spec: RewardSpec) -> tuple[list
 def _grpo_args(config: ExperimentConfig, out: Path, device: str, weights: list[float]) -> Any:
     from trl import GRPOConfig
 
+    from reward_search.training.placement import world_size
+
     t = config.training
     bf16 = t.precision == "bf16" or (t.precision == "auto" and device == "cuda")
+    workers = world_size()  # a multi-worker trial splits the same batch over its workers (DDP)
     return GRPOConfig(
         output_dir=str(out / "checkpoints"),
         max_steps=t.steps,
@@ -147,7 +155,7 @@ def _grpo_args(config: ExperimentConfig, out: Path, device: str, weights: list[f
         weight_decay=t.weight_decay,
         optim=t.optimizer,
         max_grad_norm=t.max_grad_norm,
-        per_device_train_batch_size=t.prompts_per_step * t.generations_per_prompt,
+        per_device_train_batch_size=t.prompts_per_step * t.generations_per_prompt // workers,
         num_generations=t.generations_per_prompt,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         max_completion_length=t.max_completion_length,
@@ -168,7 +176,7 @@ def _grpo_args(config: ExperimentConfig, out: Path, device: str, weights: list[f
         logging_steps=1,
         save_strategy="steps",
         save_steps=t.report_every,
-        save_total_limit=2,
+        save_total_limit=config.run.keep_checkpoints,
         save_only_model=False,
         report_to="none",
         disable_tqdm=True,
@@ -227,6 +235,9 @@ def run_screening(
     A candidate that keeps failing gives status `crashed`; a NaN loss or reward gives `failed`; both with the reason.
     Other errors (infrastructure) are raised so that a Tune trial can be retried; the checkpoints stay.
     """
+    from reward_search.training.placement import process_rank
+
+    wall_start, main = time.perf_counter(), process_rank() == 0  # only rank 0 of a multi-worker trial writes
     reporter = reporter or LocalReporter()
     task = get_task(config.data)
     splits = task.load_splits()
@@ -238,16 +249,17 @@ def run_screening(
         reporter.report(_final_report(cached), None)
         return cached
     out.mkdir(parents=True, exist_ok=True)
-    io.write_json(
-        out / "trial.json",
-        {
-            "key": key,
-            "identity": key_payload(config, spec, splits.manifest),
-            "spec": spec.to_dict(),
-            "config": config.to_dict(),
-            "data": to_plain(splits.manifest),
-        },
-    )
+    if main:
+        io.write_json(
+            out / "trial.json",
+            {
+                "key": key,
+                "identity": key_payload(config, spec, splits.manifest),
+                "spec": spec.to_dict(),
+                "config": config.to_dict(),
+                "data": to_plain(splits.manifest),
+            },
+        )
     names = reward_names(spec, list(BASE_REWARDS))
     result = TrialResult(
         key=key,
@@ -264,10 +276,16 @@ def run_screening(
         raise
     except BaseException as exc:  # recorded, then re-raised so that Tune can retry an infrastructure failure
         result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
-        io.write_text(out / "error.log", traceback.format_exc())
+        io.write_text(out / ("error.log" if main else f"error-rank{process_rank()}.log"), traceback.format_exc())
         raise
     finally:
-        io.write_json(out / "result.json", result.to_dict())
+        _account(result, wall_start)
+        if main:
+            io.write_json(out / "result.json", result.to_dict())
+    if main and result.status == "done":
+        from reward_search.training.retention import prune_finished_trial
+
+        prune_finished_trial(out, config.run)
     reporter.report(_final_report(result), None)  # after result.json: Tune may end the process on a final report
     return result
 
@@ -300,12 +318,21 @@ def build_session(
     """A GRPOTrainer (peft LoRA, base + sandboxed candidate rewards, callbacks) ready to train into `out`."""
     from reward_search.training.curves import CurveRecorder
     from reward_search.training.models import load_model
+    from reward_search.training.placement import process_rank, trial_placement
 
     funcs, weights = build_reward_funcs(config, spec)
-    loaded = load_model(config.model.spec, config.model.dtype, config.model.device, seed=config.run.seed)
+    placement = trial_placement(config.model.device)  # the GPUs Ray granted, with a memory cap for a share
+    loaded = load_model(
+        config.model.spec,
+        config.model.dtype,
+        placement.device,
+        seed=config.run.seed,
+        quantization=config.model.quantization,
+    )
     dataset = _training_dataset(task, splits.train, loaded.tokenizer, config.training.max_prompt_length)
     t = config.training
-    recorder = CurveRecorder(out / "curves.parquet", t.prompts_per_step * t.generations_per_prompt, resume_step)
+    curves = out / "curves.parquet" if process_rank() == 0 else Path(tempfile.mkdtemp()) / "curves.parquet"
+    recorder = CurveRecorder(curves, t.prompts_per_step * t.generations_per_prompt, resume_step)
     trainer = _make_trainer(
         config, loaded, funcs, weights, dataset, out, recorder, reporter or LocalReporter(), splits, task, progress
     )
@@ -324,6 +351,7 @@ def _train_and_evaluate(
 ) -> None:
     from reward_search.candidates.rewards import CandidateCrashed
     from reward_search.training.curves import TrainingDiverged, summarize
+    from reward_search.training.placement import process_rank
 
     configure_threads()
     checkpoints = out / "checkpoints"
@@ -349,7 +377,7 @@ def _train_and_evaluate(
         result.curve_summary = summarize(session.recorder.rows, result.reward_names)
         session.close()
     result.tokens_generated = int(result.curve_summary.get("completion_tokens") or 0)
-    if result.status == "done":
+    if result.status == "done" and process_rank() == 0:  # other workers of a multi-worker trial stop here
         tmp_adapter, adapter = out / ".adapter.tmp", out / "adapter"
         trainer.model.save_pretrained(str(tmp_adapter))
         shutil.rmtree(adapter, ignore_errors=True)
@@ -359,6 +387,16 @@ def _train_and_evaluate(
 
 def _step(checkpoint: Path) -> int:
     return int(checkpoint.name.removeprefix("checkpoint-"))
+
+
+def _account(result: TrialResult, wall_start: float) -> None:
+    """The trial's wall time and GPU-hours: every second of it (load, train, evaluate) times the GPUs Ray granted."""
+    from reward_search.training.placement import gpu_hours, granted_gpus
+
+    granted = granted_gpus()
+    result.wall_seconds = round(time.perf_counter() - wall_start, 3)
+    result.gpus = granted[0] if granted else 0.0
+    result.gpu_hours = gpu_hours(result.wall_seconds, result.gpus)
 
 
 def _sandbox_metrics(funcs: Sequence[Any]) -> dict[str, float]:
@@ -394,6 +432,8 @@ def _final_report(result: TrialResult) -> dict[str, Any]:
         "test_n": t.get("n"),
         "test_gold_logprob": t.get("gold_logprob"),
         "train_seconds": result.train_seconds,
+        "wall_seconds": result.wall_seconds,
+        "gpu_hours": result.gpu_hours,
         "device": result.device,
         "cached": result.cached,
         "curve_summary_json": json.dumps(result.curve_summary, default=str),

@@ -83,7 +83,8 @@ def key_payload(config: ExperimentConfig, spec: RewardSpec, manifest: DataManife
         "rewards": spec.describe(),
         "training": to_plain(config.training),
         "seed": config.run.seed,
-        "model": {"spec": config.model.spec, "dtype": config.model.dtype},
+        "model": {"spec": config.model.spec, "dtype": config.model.dtype}
+        | ({"quantization": config.model.quantization} if config.model.quantization != "none" else {}),
         "data": {
             "task": manifest.task,
             "dev_seed": manifest.dev_seed,

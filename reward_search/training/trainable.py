@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from reward_search.config import ExperimentConfig, from_dict
+from reward_search.training.placement import train_workers
 from reward_search.training.reporting import TuneReporter
 from reward_search.training.spec import RewardSpec
 
@@ -24,9 +25,16 @@ def screening_trainable(params: dict[str, Any]) -> None:
     """Run one screening trial inside Tune: intermediate reports with checkpoints, then a final report."""
     import warnings
 
+    from reward_search.ops.jobs import apply_job_secrets
     from reward_search.training.screening import run_screening
 
     warnings.filterwarnings("ignore", category=FutureWarning)
+    apply_job_secrets()  # HF_TOKEN of a submitted job, for gated models (never in its runtime_env)
     config = from_dict(ExperimentConfig, params["config"])
+    if train_workers(config.search) > 1:  # one Ray Train worker per GPU (DDP), this process coordinates
+        from reward_search.training.distributed import run_distributed
+
+        run_distributed(params, TuneReporter())
+        return
     spec = RewardSpec.from_dict(params["spec"])
     run_screening(config, spec, params["trial_dir"], reporter=TuneReporter(), progress=False)
