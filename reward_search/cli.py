@@ -434,6 +434,9 @@ def _add_plugin_commands(sub: Any) -> None:
 
     add_ops_parsers(sub)
     add_report_parser(sub)
+    from reward_search.ops.estimate import add_estimate_parser
+
+    add_estimate_parser(sub)
 
 
 def _missing_module(exc: ModuleNotFoundError) -> int:

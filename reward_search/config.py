@@ -147,6 +147,9 @@ class TrainingConfig:
     gradient_checkpointing: bool = False
     # Generate rollouts with vLLM (GPU only; needs the vllm package).
     use_vllm: bool = False
+    # Rollout backend (training/generation.py): hf (model.generate), fast (static cache + torch.compile on GPU),
+    # vllm (TRL colocate, memory scaled to search.gpus_per_trial; the `vllm` extra).
+    generation: Literal["hf", "fast", "vllm"] = "hf"
     # Every `report_every` steps: a checkpoint and an accuracy on `report_eval_size` dev questions (Tune reports).
     report_every: int = field(default=10, metadata=_positive())
     report_eval_size: int = field(default=8, metadata=_positive())
@@ -171,6 +174,13 @@ class TrainingConfig:
                 problems.append(("base_weights", f"{name!r} is not a base reward (known: {', '.join(known)})"))
         if self.optimizer == "adamw_8bit" and self.precision == "fp32":
             problems.append(("optimizer", "adamw_8bit needs a GPU; use adamw_torch for fp32/CPU runs"))
+        from reward_search.training.generation import backend_problem
+
+        backend = "vllm" if self.use_vllm else self.generation
+        if self.use_vllm and self.generation == "fast":
+            problems.append(("use_vllm", "true contradicts generation: fast; set generation: vllm instead"))
+        elif backend != "hf" and (problem := backend_problem(backend)):
+            problems.append(("generation", problem))
         return problems
 
 

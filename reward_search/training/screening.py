@@ -141,6 +141,8 @@ def build_reward_funcs(config: ExperimentConfig, spec: RewardSpec) -> tuple[list
 def _grpo_args(config: ExperimentConfig, out: Path, device: str, weights: list[float]) -> Any:
     from trl import GRPOConfig
 
+    from reward_search.training.generation import plan_for
+
     from reward_search.training.placement import world_size
 
     t = config.training
@@ -172,7 +174,7 @@ def _grpo_args(config: ExperimentConfig, out: Path, device: str, weights: list[f
         fp16=False,
         use_cpu=device == "cpu",
         gradient_checkpointing=t.gradient_checkpointing,
-        use_vllm=t.use_vllm,
+        **plan_for(t, config.search, device).grpo_options,  # hf | fast | vllm (training/generation.py)
         logging_steps=1,
         save_strategy="steps",
         save_steps=t.report_every,
@@ -520,6 +522,9 @@ def _make_trainer(
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
     signal_logger.attach(trainer)
+    from reward_search.training.generation import plan_for, prepare_trainer
+
+    prepare_trainer(trainer, plan_for(t, config.search, loaded.device))  # the compile switch TRL turns off
     return trainer
 
 
