@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(BIN)/reward-search run experiments/demo.yaml
+	# the report, its path and a three-line summary (best reward, its signal against the baseline, the random control)
+	$(BIN)/reward-search report runs/demo
 
 lint: install
 	$(BIN)/ruff check .

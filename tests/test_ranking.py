@@ -59,3 +59,43 @@ def test_feedback_and_table_follow_the_rule_and_show_ties_and_no_signal():
     assert "ranked by accuracy, then gold log-prob" in table
     rows = [line for line in table.splitlines() if "reward_" in line]
     assert rows[0].split()[0] == "=1" and rows[2].split()[0] == "3" and "no signal" in rows[2]
+
+
+@pytest.mark.slow
+def test_a_shortened_demo_leaderboard_is_not_all_tied(tmp_path):
+    """The demo preset (embedded SmolLM2-135M) cut to one round of two candidates and two steps: the graded signal
+    separates the candidates although their accuracy cannot move."""
+    from pathlib import Path
+
+    import ray
+
+    from reward_search.config import load_config
+    from reward_search.search.driver import run_search
+
+    demo = Path(__file__).resolve().parent.parent / "experiments" / "demo.yaml"
+    config = load_config(
+        demo,
+        [
+            f"run.storage_path={tmp_path}",
+            "search.rounds=1",
+            "search.candidates_per_round=2",
+            "search.dashboard=false",
+            "finalize.enabled=false",
+            "training.steps=2",
+            "training.selection_size=8",
+            "training.eval_max_new_tokens=16",
+        ],
+    )
+    assert config.selection.metric == "gold_logprob"  # the demo ranks on the graded signal
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        outcome = run_search(config, verbose=False)
+    finally:
+        ray.shutdown()
+    ranked = rank_entries(outcome.entries, config.selection.metric)
+    assert len(ranked) == 2, [(e.name, e.status, e.reasons) for e in outcome.entries]
+    assert all(e.gold_logprob is not None for e in ranked)
+    assert rank_labels(ranked, config.selection.metric) == ["1", "2"]  # separated, not tied
+    for entry in ranked:  # and each screening run learned something
+        assert entry.curve_summary["signal"]["no_signal"] is None, entry.curve_summary["signal"]

@@ -43,24 +43,45 @@ def write_sources(data: RunData, report_dir: Path) -> dict[str, str]:
     return links
 
 
+def feedback_links(data: RunData, report_dir: Path) -> dict[int, str]:
+    """Copy each round's saved feedback (what the proposer was told) under `feedback/`; round → relative link."""
+    links = {}
+    for path in sorted((data.run_dir / "feedback").glob("round-*.md")):
+        number = path.stem.removeprefix("round-")
+        if number.isdigit():
+            rel = f"feedback/{path.name}"
+            io.write_text(report_dir / rel, path.read_text(encoding="utf-8"))
+            links[int(number)] = rel
+    return links
+
+
 def round_section(data: RunData, report_dir: Path) -> Section:
     section = Section("rounds", "Selection metric per round")
+    metric = data.selection_metric
+    name = "gold log-prob" if metric == "gold_logprob" else "accuracy"
     by_round: dict[int, list[float]] = defaultdict(list)
     for entry in data.ranked():
-        by_round[entry.round].append(float(entry.accuracy or 0.0))
-    label = f"accuracy ({data.selection_split})"
+        value = getattr(entry, metric)
+        if value is not None:
+            by_round[entry.round].append(float(value))
+    label = f"{name} ({data.selection_split})"
     figures.round_distribution(by_round, label, report_dir / "figures/rounds.png")
-    rows = []
+    links = feedback_links(data, report_dir)
+    rows: list[tuple[Any, ...]] = []
     for r in sorted(by_round):
         values = np.asarray(by_round[r])
-        rows.append((str(r), str(values.size), fmt(values.mean()), fmt(float(np.median(values))), fmt(values.max())))
+        told: Any = Link(f"round {r}", links[r]) if r in links else "—"
+        digits = 4 if metric == "gold_logprob" else 3
+        stats = (fmt(values.mean(), digits), fmt(float(np.median(values)), digits), fmt(values.max(), digits))
+        rows.append((str(r), str(values.size), *stats, told))
     section.add(
         Paragraph(
-            f"Screened candidates' accuracy on the {split_label(data.selection_split)}, per round; the bar is "
-            "the round's mean and the star its best."
+            f"Screened candidates' {name} (the ranking's primary key) on the {split_label(data.selection_split)}, "
+            "per round; the bar is the round's mean and the star its best. The feedback column links what the "
+            "proposer was told before proposing that round (the ranked results of the rounds before it)."
         ),
-        Figure("figures/rounds.png", f"Accuracy per round ({data.selection_split}): mean (bar) and best (star)"),
-        Table(("round", "screened", "mean", "median", "best"), tuple(rows)),
+        Figure("figures/rounds.png", f"{name} per round ({data.selection_split}): mean (bar) and best (star)"),
+        Table(("round", "screened", "mean", "median", "best", "feedback"), tuple(rows)),
     )
     return section
 

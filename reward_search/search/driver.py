@@ -145,6 +145,7 @@ class SearchRun:
         feedback = build_feedback(
             [e for e in entries if e.round < round], round, self.config.proposer, self.config.selection.metric
         )
+        io.write_text(self.run_dir / "feedback" / f"round-{round}.md", feedback.render())  # linked from the report
         accepted: list[str] = []
         attempts = 0
         with CandidateRunner(self.config.candidates.sandbox, self.config.candidates.policy) as runner:
