@@ -44,7 +44,7 @@ def test_check_accepted_json():
     done = cli("check", str(CORPUS / "benign" / "regex_solution_match.py"), "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert set(out) == {"name", "accepted", "stage", "reasons", "probe"}
+    assert set(out) == {"name", "accepted", "stage", "reasons", "warnings", "layers", "probe"}
     assert out["accepted"] is True and out["name"] == "solution_reward" and out["reasons"] == []
 
 
@@ -127,3 +127,22 @@ def test_parser_wiring():
         "n",
         True,
     )
+
+
+def test_doctor_reports_the_layers_of_a_real_worker():
+    proc = cli("doctor", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True and report["host"]["pyseccomp"].endswith("pyseccomp.py")
+    assert report["layers"]["seccomp"] is True and report["layers"]["rlimits"] is True
+    text = cli("doctor")
+    assert text.returncode == 0 and text.stdout.startswith("sandbox layers: seccomp")
+
+
+def test_check_json_names_the_active_layers_and_warnings():
+    proc = cli("check", str(CORPUS / "benign" / "length_band_shaping.py"), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdict = json.loads(proc.stdout)
+    assert verdict["layers"]["seccomp"] is True and verdict["layers"]["audit_hook"] is True
+    assert isinstance(verdict["warnings"], list)
+    assert verdict["probe"]["pairs"] >= 8 and verdict["probe"]["order_independent"] is True

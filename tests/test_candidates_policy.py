@@ -90,3 +90,79 @@ def test_source_size_limit():
 
 def test_deep_nesting_is_a_violation_not_a_crash():
     assert reasons("x = " + "(" * 5000 + ")" * 5000)
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        (
+            "from operator import attrgetter\nattrgetter('__class__')(1)",
+            "`attrgetter('__class__')` reaches `__class__`",
+        ),
+        ("import operator\noperator.attrgetter('codecs.builtins')", "reaches `codecs`"),
+        ("from operator import methodcaller\nmethodcaller('_private')", "`methodcaller('_private')`"),
+        ("from operator import attrgetter\nname = 'x'\nattrgetter(name)", "computed name"),
+        ("import string\nstring.Formatter().get_field('0', [1], {})", "`.Formatter` is not allowed"),
+        ("import typing\ntyping.get_type_hints(f)", "`.get_type_hints` is not allowed"),
+        ("import typing\ntyping.ForwardRef('x')", "`.ForwardRef` is not allowed"),
+        ("def f(x: '().__class__'):\n    pass", "line 1: dunder attribute `.__class__`"),
+        ("def f() -> 'eval(1)':\n    pass", "name `eval`"),
+        ("x: 'not valid ('", "string annotation"),
+        ("import json\njson.codecs.builtins", "module re-export `json.codecs.builtins`"),
+        ("import typing\ntyping.contextlib.os", "module re-export `typing.contextlib.os`"),
+        ("import re\nre.enum.sys", "module re-export `re.enum`"),
+        ("import statistics\nstatistics.random", "module re-export `statistics.random`"),
+        ("from json import codecs", "module re-export `json.codecs`"),
+        ("import collections\nself = collections\nself._sys", "binding the module `collections`"),
+        ("def f(self):\n    return self._sys", "private attribute `._sys`"),
+        ("def f(e):\n    return '{0.tb_frame}'.format(e)", "format field {0.tb_frame}"),
+    ],
+)
+def test_string_routes_and_reexports_rejected(source, fragment):
+    found = reasons(source)
+    assert any(fragment in r for r in found), found
+
+
+def test_idioms_models_write_are_accepted():
+    source = """
+from __future__ import annotations
+import re
+from collections import Counter
+from decimal import Decimal
+from functools import reduce
+from itertools import groupby
+from operator import attrgetter, itemgetter, methodcaller
+from typing import Optional
+
+class Scorer:
+    _cache: dict = {}
+
+    def __init__(self) -> None:
+        self._seen = 0
+
+    def _bump(self) -> int:
+        self._seen += 1
+        return self._seen
+
+def parse(text: str) -> Optional["Decimal"]:
+    if (m := re.search(r"\\d+", text)) is not None:
+        return Decimal(m.group(0))
+    return None
+
+def reward(prompts, completions, answer, **kwargs) -> list[float]:
+    top = Counter(completions).most_common(1)
+    keys = sorted(completions, key=attrgetter("real") if False else len)
+    groups = [k for k, _ in groupby(keys, key=len)]
+    total = reduce(lambda a, b: a + b, map(len, completions), 0)
+    upper = list(map(methodcaller("upper"), completions))
+    match top:
+        case [(value, count)]:
+            pass
+        case _:
+            pass
+    return [float(itemgetter(0)(t) == a) for t, a in zip(completions, answer)]
+
+if __name__ == "__main__":
+    print(reward([], ["a"], ["a"]))
+"""
+    assert reasons(source) == []

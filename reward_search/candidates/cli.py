@@ -1,4 +1,5 @@
-"""`reward-search rewards check|score`: validate candidate reward files and score completions with them.
+"""`reward-search rewards check|score|doctor`: validate candidate reward files, score completions with them, and
+report which sandbox layers this host supports.
 
 Contract (scripts and tests rely on it): exit 0 = accepted / every reward produced scores, 1 = rejected / some
 reward did not, 2 = usage error. ``--json`` prints exactly one JSON object on stdout. Imports stay light (no torch,
@@ -24,7 +25,7 @@ BATCH = 64  # completions per sandbox call when scoring a file of rows
 def add_rewards_parser(subparsers: Any) -> None:
     """Add the `rewards` command (`check`, `score`) to an argparse subparsers object."""
     rewards = subparsers.add_parser("rewards", help="validate candidate reward files and score completions")
-    commands = rewards.add_subparsers(dest="rewards_command", metavar="{check,score}", required=True)
+    commands = rewards.add_subparsers(dest="rewards_command", metavar="{check,score,doctor}", required=True)
     check = commands.add_parser("check", help="policy, sandbox and probe checks for one reward file")
     check.add_argument("file", metavar="FILE.py")
     check.add_argument("--name", help="the entry function (default: the only public function taking completions)")
@@ -33,6 +34,8 @@ def add_rewards_parser(subparsers: Any) -> None:
     score.add_argument("files", nargs="+", metavar="FILE.py")
     score.add_argument("--completions", required=True, metavar="ROWS.jsonl", help="rows: prompt, completion, answer")
     score.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor = commands.add_parser("doctor", help="which sandbox layers this host supports (starts one real worker)")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _read_source(path: str) -> str:
@@ -79,13 +82,72 @@ def read_rows(path: str) -> list[dict[str, Any]]:
 def _describe(verdict: Verdict) -> str:
     if verdict.accepted and verdict.probe:
         p = verdict.probe
-        return (
+        lines = [
             f"accepted: {verdict.name} (scores {p['score_min']:g}..{p['score_max']:g}; mean on correct "
-            f"{p['mean_correct']:.3g} vs wrong {p['mean_wrong']:.3g}; {p['max_ms_per_completion']:.2f} ms/completion)"
-        )
-    lines = [f"rejected: {verdict.name} at {verdict.stage}"]
-    lines += [f"  - {reason}" for reason in verdict.reasons]
+            f"{p['mean_correct']:.3g} vs wrong {p['mean_wrong']:.3g}; correct preferred in "
+            f"{p['pairs_correct_preferred']} of {p['pairs']} matched pairs; "
+            f"{p['max_ms_per_completion']:.2f} ms/completion)"
+        ]
+    else:
+        lines = [f"rejected: {verdict.name} at {verdict.stage}"]
+        lines += [f"  - {reason}" for reason in verdict.reasons]
+    lines += [f"  warning: {warning}" for warning in verdict.warnings]
+    if verdict.layers:
+        lines.append(f"  sandbox layers: {describe_layers(verdict.layers)}")
     return "\n".join(lines)
+
+
+LAYER_NAMES = (
+    ("seccomp", "seccomp"),
+    ("pidns", "pid-ns"),
+    ("mountns", "mount-ns"),
+    ("fs_hidden", "empty-root"),
+    ("ipcns", "ipc-ns"),
+    ("netns", "net-ns"),
+    ("rlimits", "rlimits"),
+    ("no_new_privs", "no-new-privs"),
+    ("audit_hook", "audit-hook"),
+)
+
+
+def describe_layers(facts: dict[str, Any]) -> str:
+    """`seccomp, pid-ns, ... (uid 204211); off: ...` from a worker's facts."""
+    on = [label for key, label in LAYER_NAMES if facts.get(key) is True]
+    off = [label for key, label in LAYER_NAMES if facts.get(key) is not True]
+    text = ", ".join(on) + (f" (uid {facts['uid']})" if "uid" in facts else "")
+    return text + (f"; off: {', '.join(off)}" if off else "")
+
+
+def _doctor(args: argparse.Namespace, config: CandidatesConfig) -> int:
+    """Start one real worker with the configured layers and report what this host gave it."""
+    import os
+    import platform
+
+    from reward_search.candidates.oslayers import pyseccomp_path
+
+    probe = "def reward(completions, **kw):\n    return [0.0 for _ in completions]\n"
+    with CandidateRunner(config.sandbox, config.policy) as runner:
+        loaded = runner.load(probe, "reward")
+        facts = runner.facts(probe, "reward")
+    report = {
+        "ok": loaded.ok,
+        "error": loaded.error,
+        "host": {"euid": os.geteuid(), "kernel": platform.release(), "pyseccomp": pyseccomp_path()},
+        "layers": facts,
+        "start_ms": round(loaded.wall_ms, 1),
+    }
+    if args.json:
+        print(json.dumps(report))
+    elif not loaded.ok:
+        print(f"sandbox worker failed to start: {loaded.error}")
+    else:
+        print(f"sandbox layers: {describe_layers(facts)}")
+        if not facts.get("seccomp"):
+            print(f"  seccomp unavailable: {facts.get('seccomp_reason')} (install libseccomp2 and pyseccomp)")
+        if not facts.get("pidns"):
+            print("  namespaces unavailable: run as root or enable unprivileged user namespaces")
+        print(f"  worker start {report['start_ms']} ms (euid {os.geteuid()}, kernel {platform.release()})")
+    return 0 if loaded.ok else 1
 
 
 def _check(args: argparse.Namespace, config: CandidatesConfig) -> int:
@@ -142,6 +204,8 @@ def run_rewards(args: argparse.Namespace, config: CandidatesConfig | None = None
     try:
         if args.rewards_command == "check":
             return _check(args, config)
+        if args.rewards_command == "doctor":
+            return _doctor(args, config)
         return _score(args, config)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
