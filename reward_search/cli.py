@@ -270,8 +270,10 @@ def _run_dir(text: str) -> tuple[Path, Any]:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from reward_search.search.driver import run_search
+    from reward_search.search.sharing import resume_config
 
     folder, config = _run_dir(args.run_dir)
+    config = resume_config(folder, config, args.overrides)
     _quiet_libraries()
     outcome = run_search(config, folder, address=args.address, resume=True)
     print(f"run directory: {outcome.run_dir} ({outcome.seconds / 60:.1f} min)")
@@ -295,7 +297,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     from reward_search.search.leaderboard import LEADERBOARD_FILE, load_entries
     from reward_search.search.progress import leaderboard_table
 
-    if args.address:  # a running search: ask its leaderboard actor (RUN is the run name)
+    if args.address and not args.run_dir:  # every live search on the cluster
+        from reward_search.ops.live import format_live_searches, live_searches
+
+        rows = live_searches(args.address)
+        print(json.dumps(rows, indent=2, default=str) if args.json else format_live_searches(rows, args.address))
+        return 0
+    if not args.run_dir:
+        raise UserError("status: give a run directory (or --address ADDR to list the live searches on a cluster)")
+    if args.address:  # a running search: ask its leaderboard actor (RUN is a run id or a run name)
         from reward_search.ops.live import format_live_status, live_status
 
         live = live_status(args.address, args.run_dir)
@@ -386,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a run from its run directory")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a resource or budget key (search.max_concurrent_trials, search.gpus_per_trial, budgets, ...) "
+        "to continue on a larger or smaller cluster; keys that change what a trial computes are refused",
+    )
     p.set_defaults(handler=cmd_resume)
 
     p = sub.add_parser(
@@ -400,8 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         help="progress and leaderboard of a run directory (or, with --address, of a running search by run name)",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR|RUN_NAME")
-    p.add_argument("--address", help="read the live leaderboard actor of run RUN_NAME on this Ray cluster (GCS)")
+    p.add_argument("run_dir", metavar="RUN_DIR|RUN", nargs="?")
+    p.add_argument(
+        "--address",
+        help="a Ray cluster (GCS): without RUN, list its live searches; with RUN (run id or name), read that one",
+    )
     p.add_argument("--json", action="store_true", help="print entries and driver state as JSON")
     p.set_defaults(handler=cmd_status)
 

@@ -27,6 +27,7 @@ from reward_search.search.records import LeaderboardEntry
 STATE_FILE = "driver_state.json"
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
+FEEDBACK_LOG = "feedback.jsonl"  # per round (steady: per batch), the finished results its feedback included
 
 
 @dataclass
@@ -142,9 +143,8 @@ class SearchRun:
         have = [e for e in entries if e.round == round and e.status != "rejected"]
         need = wanted - len(have)
         seen = {normalise_source(e.source) for e in entries}
-        feedback = build_feedback(
-            [e for e in entries if e.round < round], round, self.config.proposer, self.config.selection.metric
-        )
+        shown, conditioned_on = self.feedback_entries(entries, round)
+        feedback = build_feedback(shown, round, self.config.proposer, self.config.selection.metric)
         io.write_text(self.run_dir / "feedback" / f"round-{round}.md", feedback.render())  # linked from the report
         accepted: list[str] = []
         attempts = 0
@@ -171,7 +171,9 @@ class SearchRun:
                         status = "accepted" if verdict.accepted else "rejected"
                         reasons = [f"{verdict.stage}: {r}" for r in verdict.reasons]
                     added = ray.get(
-                        self.leaderboard.add_candidate.remote(verdict_candidate.to_dict(), round, status, reasons)
+                        self.leaderboard.add_candidate.remote(
+                            verdict_candidate.to_dict(), round, status, reasons, conditioned_on
+                        )
                     )
                     verdicts.append((candidate.id, candidate.name, status == "accepted", reasons))
                     if added and status == "accepted":
@@ -202,6 +204,24 @@ class SearchRun:
             f"({self.run_dir / 'proposals' / f'round-{round}'}/)"
         )
         raise RuntimeError(self.failure)
+
+    def feedback_entries(self, entries: list[LeaderboardEntry], round: int) -> tuple[list[LeaderboardEntry], int]:
+        """What a round's feedback shows, and how many finished trial results it includes.
+
+        Steady mode shows every finished result, whatever its batch; barrier and async show the earlier rounds.
+        The included results are listed, one line per round, in `feedback.jsonl`, so the claim can be checked.
+        """
+        from reward_search.search.leaderboard import FINISHED
+
+        if self.config.search.mode == "steady":
+            shown = [e for e in entries if e.status not in ("proposed", "accepted", "screening")]
+        else:
+            shown = [e for e in entries if e.round < round]
+        results = sorted(e.candidate_id for e in shown if e.status in FINISHED)
+        line = {"round": round, "mode": self.config.search.mode, "results": results, "time": time.time()}
+        with (self.run_dir / FEEDBACK_LOG).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+        return shown, len(results)
 
     def budget_reason(self) -> str | None:
         """Why no further round may start, or None."""
@@ -284,6 +304,45 @@ def run_search(
     finalize: bool = True,
     finalize_trainable: Callable[[dict[str, Any]], None] | None = None,
 ) -> SearchOutcome:
+    """Run (or continue) a search under its run id, holding the run directory's lease (see `search/lease.py`).
+
+    A second live driver on the same run directory is refused with one line naming the holder; a stale lease is
+    taken over. The arguments are those of `_search_session`.
+    """
+    from reward_search.search.lease import RunLease
+    from reward_search.search.runid import ensure_run_id
+    from reward_search.training.placement import preflight
+
+    config, folder = resolve_run_dir(config, str(run_dir) if run_dir else None)
+    if resume and not (folder / CONFIG_FILE).is_file():
+        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
+    preflight(config, address)  # bitsandbytes, and a local Ray's GPUs: one line, exit 2, before Ray starts
+    if config.proposer.kind == "llm" and config.proposer.api_base and proposer is None:
+        from reward_search.proposers.endpoint import check_api_base
+
+        check_api_base(config.proposer.api_base)  # a model server that is not there: one line, exit 2
+    prepare_run_dir(config, folder)
+    run_id = ensure_run_id(folder, config.run.name)
+    with RunLease(folder, run_id) as lease:
+        if verbose and lease.took_over is not None:
+            print(f"took over a stale lease ({lease.took_over.describe()})", file=sys.stderr)
+        return _search_session(
+            config, folder, address, trainable, resume, verbose, proposer, finalize, finalize_trainable, run_id
+        )
+
+
+def _search_session(
+    config: ExperimentConfig,
+    run_dir: str | Path | None = None,
+    address: str | None = None,
+    trainable: Callable[[dict[str, Any]], None] | None = None,
+    resume: bool = False,
+    verbose: bool = True,
+    proposer: Any = None,
+    finalize: bool = True,
+    finalize_trainable: Callable[[dict[str, Any]], None] | None = None,
+    run_id: str = "",
+) -> SearchOutcome:
     """Run (or continue) a search until its rounds or budgets are exhausted.
 
     `trainable` replaces the screening run (tests of scheduling use a cheap one; finalize then runs only with
@@ -293,11 +352,13 @@ def run_search(
     import ray
     from ray import tune
 
+    from reward_search.ops.metrics import SearchMetrics
     from reward_search.proposers.base import make_proposer
     from reward_search.search.leaderboard import leaderboard_actor, namespace_for
     from reward_search.search.progress import SearchProgress, print_leaderboard
     from reward_search.search.searcher import RewardSearcher
-    from reward_search.training.placement import preflight, tune_resources
+    from reward_search.search.sharing import barrier_warning, trial_cap
+    from reward_search.training.placement import tune_resources
     from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config
     from reward_search.training.trainable import screening_trainable
 
@@ -305,19 +366,15 @@ def run_search(
     config, folder = resolve_run_dir(config, str(run_dir) if run_dir else None)
     if resume and not (folder / CONFIG_FILE).is_file():
         raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
-    preflight(config, address)  # bitsandbytes, and a local Ray's GPUs: one line, exit 2, before Ray starts
     prepare_run_dir(config, folder)
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if config.proposer.kind == "llm" and config.proposer.api_base and proposer is None:
-        from reward_search.proposers.endpoint import check_api_base
-
-        check_api_base(config.proposer.api_base)  # one line and exit 2 before anything starts
     from reward_search.ops.tracking import start_tracking
 
     tracking = start_tracking(config, folder)  # a missing extra: one line, exit 2; an unreachable URI: a warning
+    shared = address is not None and not ray.is_initialized()  # an existing cluster, maybe other users' too
     context = ray.init(
         address=address,
-        namespace=namespace_for(config.run.name),
+        namespace=namespace_for(run_id),
         include_dashboard=config.search.dashboard if address is None else None,
         log_to_driver=False,
         ignore_reinit_error=True,
@@ -331,7 +388,7 @@ def run_search(
             f"run directory: {folder}\nusing {where}" + (f"; {dashboard_hint(dashboard)}" if dashboard else ""),
             file=sys.stderr,
         )
-    leaderboard = leaderboard_actor(folder, config.run.name)
+    leaderboard = leaderboard_actor(folder, run_id)
     if proposer is None:
         from reward_search.task.gsm8k import load_splits
 
@@ -340,9 +397,15 @@ def run_search(
             train=load_splits(config.data).train,
             allowed_imports=config.candidates.policy.allowed_imports,
         )
-    run = SearchRun(config, folder, leaderboard, proposer)
+    run = SearchRun(config, folder, leaderboard, proposer, SearchMetrics(run_id, config.run.name))
     run.state.sessions += 1
     run.state.save(folder)
+    cap = trial_cap(config.search, ray.cluster_resources(), shared)  # this search's share of the trial slots
+    warning = barrier_warning(config.search, cap)
+    if verbose:
+        print(f"run id {run_id}; up to {cap} trials at once", file=sys.stderr)
+        if warning:
+            print(f"note: {warning}", file=sys.stderr)
     searcher = RewardSearcher(
         leaderboard,
         run.fill_round,
@@ -352,15 +415,18 @@ def run_search(
         mode=config.search.mode,
         gpus_per_trial=config.search.gpus_per_trial,
         budget_ok=run.budget_reason,
+        slots=cap,
+        max_staleness=config.search.max_staleness,
     )
     last_round, proposed, queue = run.resume_point()
-    searcher.prime(last_round, proposed, queue)
+    accepted_total = sum(e.status not in ("proposed", "rejected") for e in run.entries())
+    searcher.prime(last_round, proposed, queue, accepted_total)
     resources = tune_resources(config.search)  # one process's GPUs, or a coordinator for Ray Train workers
     pending_before = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")
-    if config.search.max_concurrent_trials is None and pending_before is None:
-        # Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; allow as
-        # many as the cluster has slots (and a few more, so an autoscaler sees the demand).
-        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(4, trial_slots(resources)))
+    if pending_before is None:
+        # Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; allow this
+        # search's share of the slots (not the whole cluster's: other searches share it).
+        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(cap)
     scheduler = None
     if config.search.asha:
         scheduler = tune.schedulers.ASHAScheduler(
@@ -376,7 +442,7 @@ def run_search(
             search_alg=searcher,
             scheduler=scheduler,
             num_samples=config.search.rounds * config.search.candidates_per_round + len(queue),
-            max_concurrent_trials=config.search.max_concurrent_trials,
+            max_concurrent_trials=cap,
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
         ),
@@ -398,13 +464,17 @@ def run_search(
     finally:
         if pending_before is None:
             os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)
+    ray.get(leaderboard.compact.remote())  # the Parquet snapshot is complete whenever no driver runs
     run.metrics.gpu_hours(ray.get(leaderboard.summary.remote())["gpu_hours"])
     entries = run.entries()
     tracking.log_leaderboard(entries, config.selection.metric)
     run.state.proposer_usage = proposer.usage().to_dict()
     run.state.save(folder)
-    searched_all = searcher.stop_reason is not None or set(run.state.proposed_rounds) >= set(
-        range(1, config.search.rounds + 1)
+    steady_done = config.search.mode == "steady" and searcher.searched_all()
+    searched_all = (
+        searcher.stop_reason is not None
+        or steady_done
+        or set(run.state.proposed_rounds) >= set(range(1, config.search.rounds + 1))
     )
     if verbose:
         print_leaderboard(entries, stream=sys.stdout, metric=config.selection.metric)
@@ -441,9 +511,11 @@ def finalize_only(config: ExperimentConfig, run_dir: str | Path, address: str | 
     entries = load_entries(folder)
     if not any(e.status == "done" for e in entries):
         raise UserError(f"{folder}: no screened candidates yet; run or resume the search first")
+    from reward_search.search.runid import ensure_run_id
+
     ray.init(
         address=address or os.environ.get("RAY_ADDRESS") or None,
-        namespace=namespace_for(config.run.name),
+        namespace=namespace_for(ensure_run_id(folder, config.run.name)),
         include_dashboard=False,
         log_to_driver=False,
         ignore_reinit_error=True,
