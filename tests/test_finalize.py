@@ -242,3 +242,27 @@ def test_finalize_jobs_build_zero_on_failure_members():
     assert len(members) == 3 and all(isinstance(f, ZeroOnFailureReward) for f in members)
     screening, _ = build_reward_funcs(config, job.spec)  # a screening trial keeps crash-on-repeated-failure
     assert not any(isinstance(f, ZeroOnFailureReward) for f in screening)
+
+
+def test_a_job_ranked_on_test_reports_its_selection_numbers_as_test_and_the_table_marks_twins():
+    from reward_search.search.finalize import _test_from_selection, finalize_table
+
+    on_test = {"selection_split": "test", "selection_accuracy": 0.5, "selection_f1": 2 / 3, "selection_n": 8}
+    assert _test_from_selection(dict(on_test))["test_accuracy"] == 0.5
+    on_dev = {"selection_split": "dev", "selection_accuracy": 0.5, "test_accuracy": None}
+    assert _test_from_selection(dict(on_dev))["test_accuracy"] is None  # dev runs keep test apart
+    outcome = {
+        "selection_split": "test",
+        "best_recipe": "top5",
+        "jobs": [
+            {"name": "top5", "kind": "top_k", "members": ["a"], "result": {"status": "done"}},
+            {
+                "name": "top5_full",
+                "kind": "top_k",
+                "members": ["a"],
+                "result": {"status": "done", "same_job_as": "top5"},
+            },
+        ],
+    }
+    table = finalize_table(outcome)
+    assert "done (= top5)" in table and "best recipe on test: top5" in table

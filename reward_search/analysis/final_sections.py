@@ -275,8 +275,8 @@ def seeds_section(data: RunData) -> Section:
     )
     section.add(
         Paragraph(
-            f"The best recipe on dev ({best}) re-trained with {len(seeds)} seeds; standard deviation with "
-            "ddof = 1 (— for a single seed)."
+            f"The best recipe on {data.selection_split} ({best}) re-trained with {len(seeds)} seeds; standard "
+            "deviation with ddof = 1 (— for a single seed)."
         ),
         Table(("metric", "seeds", "mean", "std", "min", "max", "range"), summary),
         Table(("job", "seed", "dev acc.", "test acc.", "test F1 (paper)"), per_seed),

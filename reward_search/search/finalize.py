@@ -287,7 +287,7 @@ def _run_trials(
         if result.error is not None or not report.get("final"):
             job.result = {"status": "failed", "error": str(result.error or "no final report")}
         else:
-            job.result = {k: report.get(k) for k in _RESULT_KEYS}
+            job.result = _test_from_selection({k: report.get(k) for k in _RESULT_KEYS})
             job.result["member_failures"] = _member_failures(report.get("candidate_failures_json"))
         if verbose:
             accuracy = job.result.get("selection_accuracy")
@@ -319,6 +319,14 @@ _RESULT_KEYS = (
 )
 
 
+def _test_from_selection(result: dict[str, Any]) -> dict[str, Any]:
+    """A job that selected on test evaluated test once, as its selection split: report those as its test numbers."""
+    if result.get("selection_split") == "test" and result.get("test_accuracy") is None:
+        for name in ("accuracy", "f1", "correct", "n"):
+            result[f"test_{name}"] = result.get(f"selection_{name}")
+    return result
+
+
 def _member_failures(text: Any) -> dict[str, int]:
     """Failed (zeroed) calls per ensemble member, from the trial's sandbox counters; members without any omitted."""
     try:
@@ -331,6 +339,11 @@ def _member_failures(text: Any) -> dict[str, int]:
         for key, value in counters.items()
         if key.endswith(suffix) and value
     }
+
+
+def _status(result: dict[str, Any]) -> str:
+    twin = result.get("same_job_as")
+    return f"{result.get('status', '?')} (= {twin})" if twin else str(result.get("status", "?"))
 
 
 def _fmt(value: Any) -> str:
@@ -383,7 +396,7 @@ def finalize_table(outcome: dict[str, Any]) -> str:
         r = job["result"]
         lines.append(
             f"{job['name'][:28]:<28} {job['kind']:<12} {len(job['members']):>7} {_fmt(r.get('selection_accuracy')):>8} "
-            f"{_fmt(r.get('test_accuracy')):>9} {_fmt(r.get('test_f1')):>8} {r.get('status', '?'):<8}"
+            f"{_fmt(r.get('test_accuracy')):>9} {_fmt(r.get('test_f1')):>8} {_status(r):<8}"
         )
-    lines.append(f"best recipe on dev: {outcome.get('best_recipe')}")
+    lines.append(f"best recipe on {outcome.get('selection_split') or 'dev'}: {outcome.get('best_recipe')}")
     return "\n".join(lines)
