@@ -208,7 +208,7 @@ FLAKY_MEMBER = (
 
 def test_a_failing_ensemble_member_scores_zero_is_recorded_and_its_worker_restarts():
     """The real sandbox: an exception and a timeout each score 0 for their batch, never end the job (even past
-    candidates.max_failed_calls), and the killed worker is started afresh for the next batch."""
+    candidates.max_failed_calls), and the member's worker is started afresh for the next batch."""
     from reward_search.candidates.candidate import RewardCandidate
     from reward_search.candidates.settings import CandidatesConfig, SandboxConfig
     from reward_search.training.member_rewards import ZeroOnFailureReward
@@ -220,11 +220,13 @@ def test_a_failing_ensemble_member_scores_zero_is_recorded_and_its_worker_restar
         assert reward(["q", "q"], ["boom", "x"]) == [0.0, 0.0]
         assert reward(["q"], ["hang"]) == [0.0]  # timed out: the worker was killed
         assert reward(["q", "q"], ["fine", "again"]) == [1.0, 1.0]  # a fresh worker answers
-        assert reward._runner is not None and reward._runner.starts == 2
+        assert reward._runner is not None and reward._runner.starts == 1  # a fresh runner since the last failure
+        assert reward.restarts == 2
         assert [f["call"] for f in reward.failures] == [2, 3]
         assert "boom" in reward.failures[0]["error"] and reward.failures[1]["error"].startswith("timeout")
         metrics = reward.metrics()
         assert metrics["sandbox/flaky_member/zeroed_calls"] == 2.0 and metrics["sandbox/flaky_member/calls"] == 4.0
+        assert metrics["sandbox/flaky_member/restarts"] == 2.0
     finally:
         reward.close()
 
