@@ -186,6 +186,7 @@ def _log_leaderboard(tracking: SearchTracking, entries: Sequence[Any], metric: s
         for key, value in metrics.items():
             if value is not None:
                 client.log_metric(tracking.parent_run_id, key, float(value))
+    client.set_terminated(tracking.parent_run_id)  # a resumed search logs to it again
 
 
 def start_tracking(config: ExperimentConfig, run_dir: Path) -> SearchTracking:

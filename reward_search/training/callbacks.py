@@ -49,6 +49,8 @@ class IntermediateReport(TrainerCallback):
                 self.loaded.tokenizer.padding_side = padding_side
             metrics["dev_accuracy"] = result.metrics.accuracy
             metrics["dev_extraction_rate"] = result.metrics.extraction_rate
+            if result.info.get("gold_logprob") is not None:  # the graded signal moves before accuracy does
+                metrics["dev_gold_logprob"] = result.info["gold_logprob"]
         if self.recorder.rows:
             latest = self.recorder.rows[-1]
             for key, value in latest.items():
