@@ -32,26 +32,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed_generate(model) -> list[float]:
-    """Wrap the model's generate so each call's seconds are recorded (generation vs update split)."""
-    calls: list[float] = []
-    original = model.generate
-
-    def generate(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            calls.append(time.perf_counter() - started)
-
-    model.generate = generate
-    return calls
-
-
 def step_costs(preset: str, steps: int, overrides: list[str]) -> dict:
     from reward_search.candidates.candidate import RewardCandidate
     from reward_search.config import load_config
     from reward_search.task.gsm8k import get_task
+    from reward_search.training.generation import GenerationTimer
     from reward_search.training.screening import build_session
     from reward_search.training.spec import RewardSpec
 
@@ -60,7 +45,8 @@ def step_costs(preset: str, steps: int, overrides: list[str]) -> dict:
     task = get_task(config.data)
     with tempfile.TemporaryDirectory() as folder:
         session = build_session(config, spec, task, task.load_splits(), Path(folder))
-        calls = timed_generate(session.trainer.model)
+        # inside TRL's generation only: a callback's dev evaluation (model.generate too) stays out of the split
+        timer = GenerationTimer(session.trainer)
         started = time.perf_counter()
         try:
             session.trainer.train()
@@ -69,7 +55,7 @@ def step_costs(preset: str, steps: int, overrides: list[str]) -> dict:
         total = time.perf_counter() - started
         rows = session.recorder.rows
     step_times = [r["step_time"] for r in rows]
-    generation = sum(calls)
+    generation = timer.total_seconds
     t = config.training
     return {
         "preset": preset,
