@@ -61,6 +61,21 @@ def test_feedback_and_table_follow_the_rule_and_show_ties_and_no_signal():
     assert rows[0].split()[0] == "=1" and rows[2].split()[0] == "3" and "no signal" in rows[2]
 
 
+def test_the_best_finalize_recipe_follows_the_rule():
+    from reward_search.search.finalize import FinalJob, best_job
+    from reward_search.training.spec import RewardSpec
+
+    def job(name: str, kind: str, accuracy: float, gold: float | None, members: int = 2) -> FinalJob:
+        result = {"status": "done", "selection_accuracy": accuracy, "selection_gold_logprob": gold}
+        return FinalJob(name, kind, ["m"] * members, ["i"] * members, 4, 0, RewardSpec(), result)
+
+    jobs = [job("top3", "top_k", 0.0, -1.4, 3), job("top5", "top_k", 0.0, -1.2, 5), job("base", "baseline", 0.1, -1.0)]
+    assert best_job(jobs).name == "top5"  # accuracy tied: the gold log-prob decides; the baseline never counts
+    jobs.append(job("diverse", "diverse", 0.02, -1.6))
+    assert best_job(jobs, "accuracy").name == "diverse"
+    assert best_job(jobs, "gold_logprob").name == "top5"
+
+
 @pytest.mark.slow
 def test_a_shortened_demo_leaderboard_is_not_all_tied(tmp_path):
     """The demo preset (embedded SmolLM2-135M) cut to one round of two candidates and two steps: the graded signal

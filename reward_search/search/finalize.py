@@ -350,8 +350,9 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else "-"
 
 
-def best_job(jobs: Sequence[FinalJob]) -> FinalJob | None:
-    """The recipe with the best dev accuracy (the baseline and the control never count)."""
+def best_job(jobs: Sequence[FinalJob], metric: str = "accuracy") -> FinalJob | None:
+    """The recipe that ranks best on dev under the one ranking rule (accuracy and the gold log-prob, in the order
+    `selection.metric` names; then fewer members). The baseline and the control never count."""
     candidates = [
         j
         for j in jobs
@@ -359,7 +360,15 @@ def best_job(jobs: Sequence[FinalJob]) -> FinalJob | None:
         and j.result.get("status") == "done"
         and j.result.get("selection_accuracy") is not None
     ]
-    return max(candidates, key=lambda j: (j.result["selection_accuracy"], -len(j.members)), default=None)
+
+    def key(job: FinalJob) -> tuple[float, float, int]:
+        accuracy = float(job.result["selection_accuracy"])
+        signal = job.result.get("selection_gold_logprob")
+        signal = float("-inf") if signal is None else float(signal)
+        first, second = (signal, accuracy) if metric == "gold_logprob" else (accuracy, signal)
+        return (first, second, -len(job.members))
+
+    return max(candidates, key=key, default=None)
 
 
 def finalize_run(
@@ -375,7 +384,7 @@ def finalize_run(
     jobs = plan_jobs(config, ranked, validated)
     known: dict[str, FinalJob] = {}
     run_jobs(config, run_dir, jobs, "recipes", trainable, verbose, known)
-    best = best_job(jobs)
+    best = best_job(jobs, config.selection.metric)
     seeds = seed_jobs(config, best) if best is not None else []
     run_jobs(config, run_dir, seeds, "seeds", trainable, verbose, known)
     outcome = {
