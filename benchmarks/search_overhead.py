@@ -1,12 +1,15 @@
 """Orchestration cost of the search: Tune + searcher + leaderboard + proposing, with trials that only sleep.
 
 1. Overhead per trial: 16 no-op trials through the search driver (evolutionary proposer, sandbox validation,
-   leaderboard actor) against the same 16 no-op trials through a bare `tune.Tuner`, on 4 logical GPUs.
+   leaderboard actor) against the same 16 no-op trials through a bare `tune.Tuner`, on 8 logical GPUs.
 2. Makespan of 32 trials of known, varied durations (10-30 s; real screening trials last minutes) on a simulated
    cluster of 8 logical GPUs, against the ideal max(sum/8, longest): scheduling efficiency (target >= 0.9), next to
    a bare `tune.Tuner` running the same 32 durations (what Tune itself costs on this machine).
-3. GPU-idle fraction of the round-barrier mode versus the async mode: 4 rounds x 8 candidates on 8 logical GPUs
-   with log-normal durations.
+3. GPU-idle fraction of the barrier, async and steady modes: 4 rounds x 8 candidates on 8 logical GPUs with
+   log-normal durations.
+
+Like for like: every arm runs one duration list, indexed by the trial's hand-out position (round by round, index
+within the round), which each trial takes from a counter actor; the bare-Tune baseline runs the same list.
 
 Prints the figures and writes benchmarks/results/search_overhead.json.
     .venv/bin/python benchmarks/search_overhead.py
@@ -14,10 +17,10 @@ Prints the figures and writes benchmarks/results/search_overhead.json.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
+import random
 import sys
 import tempfile
 import time
@@ -28,25 +31,37 @@ RESULTS = REPO / "benchmarks" / "results"
 SMOKE = REPO / "experiments" / "smoke.yaml"
 
 
-def duration_for(candidate_id: str, kind: str) -> float:
-    """A deterministic duration per candidate: uniform 10-30 s, or log-normal (median 4 s, sigma 0.6, cap 20 s)."""
-    u = int(hashlib.sha256(candidate_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+def duration_list(count: int, kind: str, seed: int = 7) -> list[float]:
+    """Deterministic durations by hand-out position: uniform 10-30 s, log-normal (median 4 s, sigma 0.6, cap 20 s),
+    or none (no-op trials)."""
+    rng = random.Random(seed)
     if kind == "uniform":
-        return 10.0 + 20.0 * u
+        return [10.0 + 20.0 * rng.random() for _ in range(count)]
     if kind == "lognormal":
-        from statistics import NormalDist
+        return [min(20.0, 4.0 * math.exp(0.6 * rng.gauss(0.0, 1.0))) for _ in range(count)]
+    return [0.0] * count
 
-        z = NormalDist().inv_cdf(min(max(u, 1e-6), 1 - 1e-6))
-        return min(20.0, 4.0 * math.exp(0.6 * z))
-    return 0.0
+
+class Ticket:
+    """Hands out hand-out positions 0, 1, 2, ... to the trials of one arm."""
+
+    def __init__(self) -> None:
+        self.value = -1
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
 
 
 def sleeping_trainable(params: dict) -> None:
-    """Sleeps for its candidate's duration, logs (start, end), reports a final result."""
+    """Sleeps for the duration at its hand-out position, logs (start, end), reports a final result."""
+    import ray
     from ray import tune
 
-    kind = params["config"]["run"]["name"].split("-")[0]
-    seconds = duration_for(params.get("candidate_id", ""), kind)
+    folder = Path(params["config"]["run"]["storage_path"])
+    times = json.loads((folder / "durations.json").read_text())
+    k = ray.get(ray.get_actor("overhead-ticket", namespace="search-overhead").next.remote())
+    seconds = times[k % len(times)]
     start = time.time()
     time.sleep(seconds)
     with (Path(params["config"]["run"]["storage_path"]) / "spans.jsonl").open("a") as handle:
@@ -54,9 +69,14 @@ def sleeping_trainable(params: dict) -> None:
     tune.report({"final": True, "status": "done", "selection_accuracy": 0.0, "selection_n": 1, "selection_correct": 0})
 
 
-def run_search(folder: Path, name: str, gpus: int, rounds: int, per_round: int, mode: str) -> dict:
+def run_search(folder: Path, name: str, gpus: int, rounds: int, per_round: int, mode: str, times: list[float]) -> dict:
+    import ray
+
     from reward_search.config import load_config
     from reward_search.search.driver import run_search as drive
+
+    (folder / "durations.json").write_text(json.dumps(times))
+    ticket = ray.remote(num_cpus=0)(Ticket).options(name="overhead-ticket", namespace="search-overhead").remote()
 
     config = load_config(
         SMOKE,
@@ -75,6 +95,7 @@ def run_search(folder: Path, name: str, gpus: int, rounds: int, per_round: int, 
     started = time.time()
     drive(config, address="auto", trainable=sleeping_trainable, verbose=False)
     wall = time.time() - started
+    ray.kill(ticket)
     spans = [json.loads(line) for line in (folder / "spans.jsonl").read_text().splitlines()]
     (folder / "spans.jsonl").unlink()
     first = min(s["start"] for s in spans)
@@ -143,7 +164,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             bare = bare_tune(16)
-            ours = run_search(folder, "none-overhead", gpus=8, rounds=1, per_round=16, mode="barrier")
+            ours = run_search(
+                folder, "none-overhead", gpus=8, rounds=1, per_round=16, mode="barrier", times=duration_list(16, "none")
+            )
             report["overhead"] = {
                 "trials": 16,
                 "bare_tune_seconds_per_trial": round(bare / 16, 3),
@@ -152,20 +175,29 @@ def main() -> int:
                 "note": "search time includes proposing and sandbox-validating each candidate",
             }
             print(json.dumps(report["overhead"], indent=2))
-            report["makespan"] = run_search(folder, "uniform-makespan", gpus=8, rounds=1, per_round=32, mode="barrier")
+            durations = duration_list(32, "uniform")
+            report["makespan"] = run_search(
+                folder, "uniform-makespan", gpus=8, rounds=1, per_round=32, mode="barrier", times=durations
+            )
             report["makespan"]["target"] = "efficiency >= 0.9"
-            durations = [duration_for(f"bare-{i}", "uniform") for i in range(32)]
             report["makespan"]["bare_tune"] = bare_makespan(durations, gpus=8)
             report["makespan"]["efficiency_vs_bare_tune"] = round(
                 report["makespan"]["efficiency"] / report["makespan"]["bare_tune"]["efficiency"], 3
             )
             print(json.dumps(report["makespan"], indent=2))
-            barrier = run_search(folder, "lognormal-barrier", gpus=8, rounds=4, per_round=8, mode="barrier")
-            asynchronous = run_search(folder, "lognormal-async", gpus=8, rounds=4, per_round=8, mode="async")
+            times = duration_list(32, "lognormal")
+            arms = {
+                mode: run_search(folder, f"lognormal-{mode}", gpus=8, rounds=4, per_round=8, mode=mode, times=times)
+                for mode in ("barrier", "async", "steady")
+            }
             report["barrier_vs_async"] = {
-                "barrier": barrier,
-                "async": asynchronous,
-                "idle_ratio": round(asynchronous["gpu_idle_fraction"] / max(barrier["gpu_idle_fraction"], 1e-9), 3),
+                **arms,
+                "idle_ratio": round(
+                    arms["async"]["gpu_idle_fraction"] / max(arms["barrier"]["gpu_idle_fraction"], 1e-9), 3
+                ),
+                "steady_idle_ratio": round(
+                    arms["steady"]["gpu_idle_fraction"] / max(arms["barrier"]["gpu_idle_fraction"], 1e-9), 3
+                ),
             }
             print(json.dumps(report["barrier_vs_async"], indent=2))
     finally:

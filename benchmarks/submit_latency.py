@@ -1,7 +1,7 @@
 """Latency of `reward-search submit` against `reward-search run` for the smoke experiment (CPU, local).
 
 Starts a throwaway Ray head on loopback (its own temp dir and ports, authentication disabled), then times, from the
-moment the command starts: the first trial running (the driver's first "round 1: screening" line) and the end
+moment the command starts: the first trial running (the driver's first "round 1: <candidate> started" line) and the end
 (`run` exiting; the job reaching SUCCEEDED through `submit --follow`). `run` starts its own local Ray, as a user
 without a cluster would. Prints a table and writes benchmarks/results/submit_latency.json.
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from reward_search.ops.local_head import LocalHead
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "submit_latency.json"
-FIRST_TRIAL = "round 1: screening"
+FIRST_TRIAL = re.compile(r"round 1: \S+ started")  # SearchProgress's line when a trial starts
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float | int | None]:
@@ -37,7 +38,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float | int | None]:
         now = time.monotonic() - start
         if marks["job_id_s"] is None and line.startswith("job: "):
             marks["job_id_s"] = round(now, 2)
-        if marks["first_trial_s"] is None and FIRST_TRIAL in line:
+        if marks["first_trial_s"] is None and FIRST_TRIAL.search(line):
             marks["first_trial_s"] = round(now, 2)
     marks["returncode"] = proc.wait()
     marks["end_s"] = round(time.monotonic() - start, 2)
@@ -50,6 +51,9 @@ def main() -> int:
     args = parser.parse_args()
     storage = Path(tempfile.mkdtemp(prefix="submit-latency-"))
     base = ["experiments/smoke.yaml", "--set", "search.dashboard=false", "--set", f"run.storage_path={storage}"]
+    # Like for like: the job takes the whole throwaway head, as `run` takes its own local Ray (a shared cluster's
+    # default is half of its slots, after a CPU for the driver).
+    base += ["--set", "search.cluster_share=1.0", "--set", "search.driver_cpus=0"]
     for item in args.overrides:
         base += ["--set", item]
     cli = [sys.executable, "-m", "reward_search.cli"]

@@ -124,9 +124,11 @@ def test_live_status_reads_the_leaderboard_actor(head: LocalHead, tmp_path: Path
     try:
         assert owner.stdout.readline().strip() == "ready"
         reader = (
-            "import json\nfrom reward_search.ops.live import live_status, format_live_status\n"
+            "import json\nfrom reward_search.ops.live import live_searches, live_status, format_live_status\n"
             f"s = live_status({head.gcs_address!r}, 'live-run')\n"
-            "print(json.dumps({'summary': s['summary'], 'names': [e['name'] for e in s['entries']]}))\n"
+            f"rows = live_searches({head.gcs_address!r})\n"
+            "print(json.dumps({'summary': s['summary'], 'names': [e['name'] for e in s['entries']],\n"
+            "                  'live': [(r['run_id'], r['run_dir']) for r in rows]}))\n"
             "print(format_live_status(s))\n"
         )
         done = subprocess.run(
@@ -136,6 +138,7 @@ def test_live_status_reads_the_leaderboard_actor(head: LocalHead, tmp_path: Path
         first, *rest = done.stdout.strip().splitlines()
         data = json.loads(first)
         assert data["names"] == ["r1"] and data["summary"]["candidates"] == 1
+        assert ["live-run", str(tmp_path)] in data["live"]  # `status --address` lists it with its run directory
         assert rest[0].startswith("run live-run (live): round 1, 1 candidates")
         missing = subprocess.run(
             [

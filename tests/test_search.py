@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import ray
 
@@ -58,9 +57,10 @@ def test_two_rounds_end_to_end_with_a_leaderboard_kill(tmp_path, no_ray):
     def kill_leaderboard_after_first_result() -> None:
         deadline = time.time() + 300
         while time.time() < deadline:
-            path = run_dir / "leaderboard.parquet"
-            if path.is_file() and any(r["status"] == "done" for r in pq.read_table(path).to_pylist()):
-                actor = ray.get_actor("leaderboard", namespace=namespace_for("search"))
+            manifest = run_dir / "manifest.json"
+            if manifest.is_file() and any(e.status == "done" for e in load_entries(run_dir)):
+                run_id = json.loads(manifest.read_text())["run_id"]  # the actor is named by run id, not name
+                actor = ray.get_actor("leaderboard", namespace=namespace_for(run_id))
                 ray.kill(actor, no_restart=False)
                 killed.set()
                 return
@@ -138,11 +138,10 @@ def test_killed_driver_resumes_without_retraining(tmp_path, no_ray):
     try:
         while time.time() < deadline:
             assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-            path = run_dir / "leaderboard.parquet"
-            if path.is_file():
-                rows = pq.read_table(path).to_pylist()
-                round1 = [r for r in rows if r["round"] == 1 and r["status"] != "rejected"]
-                if len(round1) == 2 and all(r["status"] == "done" for r in round1):
+            if (run_dir / "candidates").is_dir():
+                rows = load_entries(run_dir)  # the Parquet snapshot and the event log after it
+                round1 = [r for r in rows if r.round == 1 and r.status != "rejected"]
+                if len(round1) == 2 and all(r.status == "done" for r in round1):
                     break
             time.sleep(0.2)
         else:
@@ -225,6 +224,7 @@ def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
             "search.gpus_per_trial=1",
             "search.cpus_per_trial=1",
             "search.max_failures=3",
+            "search.cluster_share=1.0",  # the only search on this cluster (a shared one defaults to half)
         )
         outcome = run_search(config, address=cluster.address, trainable=cheap_trainable, verbose=False)
         placements = [json.loads(line) for line in (tmp_path / "placements.jsonl").read_text().splitlines()]
@@ -262,6 +262,7 @@ def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
             "search.candidates_per_round=4",
             "search.gpus_per_trial=1",
             "search.max_failures=3",
+            "search.cluster_share=1.0",
             "proposer.seed=7",
         )
         remover = threading.Thread(target=remove_when_busy, daemon=True)
