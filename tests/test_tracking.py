@@ -118,3 +118,36 @@ def test_a_python_without_the_project_environment_gets_one_line_naming_the_fix(t
     hint = missing_module_hint("job-1", "Job entrypoint command failed with exit code 1", logs)
     assert hint is not None and "cannot import ray" in hint and ENVIRONMENT_FIX in hint
     assert missing_module_hint("job-2", "Job entrypoint command failed with exit code 1", "OOM") is None
+
+
+@pytest.mark.slow
+def test_wandb_offline_through_tunes_callback(tmp_path):
+    """W&B through Ray Tune's WandbLoggerCallback, offline: each trial's run is written under the run directory."""
+    import ray
+    from ray import tune
+
+    config = load_config(SMOKE, ["tracking.kind=wandb", "run.name=wb"])
+    tracking = start_tracking(config, tmp_path)
+    assert tracking.kind == "wandb" and len(tracking.callbacks) == 1
+
+    def trainable(params: dict) -> None:
+        for step in range(1, 3):
+            tune.report({"selection_accuracy": 0.1 * step * params["x"], "step": step})
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"x": tune.grid_search([1, 2])},
+            run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), callbacks=tracking.callbacks, verbose=0),
+        )
+        assert not tuner.fit().errors
+    finally:
+        ray.shutdown()
+    runs = sorted((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2, list((tmp_path / "wandb").rglob("*"))[:20]
+    for run in runs:
+        files = list(run.glob("*.wandb"))
+        assert files and files[0].stat().st_size > 0
