@@ -104,3 +104,13 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, needle, capsys, tmp_path):
     assert main(["estimate", str(PAPER), *args, "--figures", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+
+
+def test_evaluation_speed_between_measured_batches_is_interpolated(tmp_path):
+    from reward_search.ops.figures import eval_speed
+
+    figures = load_figures("h100", "random:llama-3.2-3b", "hf", results=_measured(tmp_path))
+    assert eval_speed(figures, 64).value == 2500.0
+    middle = eval_speed(figures, 32)
+    assert 50.0 < middle.value < 2500.0 and "interpolated" in middle.source
+    assert eval_speed(figures, 128).value == 2500.0  # beyond the largest measured batch: that batch's figure

@@ -191,7 +191,7 @@ def estimate(
         raise UserError(f"--gpu-type {gpu_type!r}: unknown; use one of {', '.join(GPU_SPEED)}")
     if gpus < 1:
         raise UserError(f"--gpus {gpus}: must be at least 1")
-    chosen = backend or getattr(config.training, "generation", "hf")
+    chosen = backend or ("vllm" if config.training.use_vllm else config.training.generation)
     figures = load_figures(gpu_type, config.model.spec, chosen, usd, results)
     share, per_gpu, slots = placement(config, gpus)
     phases = (

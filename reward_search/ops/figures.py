@@ -179,6 +179,17 @@ def packing_gain(figures: Figures, per_gpu: int) -> Figure:
 
 
 def eval_speed(figures: Figures, batch_size: int) -> Figure:
-    """Evaluation tokens/s at the measured batch size nearest to `batch_size` (never a larger one)."""
-    batches = sorted(b for b in figures.eval_tokens_per_s if b <= batch_size) or [min(figures.eval_tokens_per_s)]
-    return figures.eval_tokens_per_s[batches[-1]]
+    """Evaluation tokens/s at `batch_size`: the figure for that batch, else a straight line between the measured
+    batches around it (small-batch decoding is bandwidth bound, so throughput grows about linearly), else the
+    nearest end."""
+    speeds = figures.eval_tokens_per_s
+    if batch_size in speeds:
+        return speeds[batch_size]
+    below = [b for b in speeds if b < batch_size]
+    above = [b for b in speeds if b > batch_size]
+    if not below or not above:
+        return speeds[max(below) if below else min(above)]
+    low, high = max(below), min(above)
+    share = (batch_size - low) / (high - low)
+    value = speeds[low].value + share * (speeds[high].value - speeds[low].value)
+    return Figure(value, f"{speeds[high].source}; interpolated between batch {low} and {high}")

@@ -454,13 +454,14 @@ def _final_evaluation(
     policy = LoadedModel(model, loaded.tokenizer, loaded.spec, loaded.source, loaded.device)
     eval_config = _eval_config(config)
     started = time.perf_counter()
-    selection = evaluate(policy, task, _selection_problems(config, splits), eval_config, show_progress=False)
+    generation = config.training.generation  # the fast backend's static-cache path where configured
+    selection = evaluate(policy, task, _selection_problems(config, splits), eval_config, False, generation)
     io.write_parquet(out / "selection.parquet", selection.records)
     result.metrics = selection.summary()
     tokens = selection.tokens_generated
     if config.training.eval_test and config.training.selection_split != "test":
         test_problems = splits.test[: config.training.test_size] if config.training.test_size else splits.test
-        test = evaluate(policy, task, test_problems, eval_config, show_progress=False)
+        test = evaluate(policy, task, test_problems, eval_config, False, generation)
         io.write_parquet(out / "test.parquet", test.records)
         result.test_metrics = test.summary()
         tokens += test.tokens_generated
