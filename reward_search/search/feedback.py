@@ -167,7 +167,7 @@ def _blocks(feedback: Feedback) -> list[_Block]:
         ci = f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]" if e.ci_low is not None else "n/a"
         n = "n/a" if e.n is None else str(e.n)
         signal = "NONE" if no_signal(e) else "ok"
-        scores = f"{_fmt(e.accuracy)} | {_fmt(e.gold_logprob)} | {ci} | {n}"
+        scores = f"{_fmt(e.accuracy)} | {_fmt(e.gold_logprob, 4)} | {ci} | {n}"
         row = f"| {labels[i]} | {e.name} | {e.round} | {scores} | {signal} |"
         blocks.append(_Block("table", (0, i), row))
     for i, e in enumerate(feedback.ranked):
@@ -175,7 +175,7 @@ def _blocks(feedback: Feedback) -> list[_Block]:
         if reason:
             blocks.append(_Block("nosignal", (2, i), f"- {e.name} (round {e.round}): {_shorten(reason)}"))
     for i, e in enumerate(feedback.top()):
-        scores = f"accuracy {_fmt(e.accuracy)}, gold log-prob {_fmt(e.gold_logprob)}"
+        scores = f"accuracy {_fmt(e.accuracy)}, gold log-prob {_fmt(e.gold_logprob, 4)}"
         header = f"### {i + 1}. {e.name} (round {e.round}, {scores})"
         description = f"\n{_shorten(e.description)}" if e.description else ""
         for warning in (e.probe or {}).get("warnings") or []:  # probe warnings (weak answer signal)
