@@ -160,7 +160,7 @@ def gpu_probe_trainable(params: dict) -> None:
         "fraction": seen.memory_fraction,
         "start": time.time(),
     }
-    time.sleep(3.0)
+    time.sleep(10.0)  # long enough that every packed trial is running at once, even on a loaded machine
     record["end"] = time.time()
     out = Path((params.get("config") or params["job"]["config"])["run"]["storage_path"]).parent / "placements.jsonl"
     with out.open("a") as handle:
@@ -175,8 +175,8 @@ def gpu_probe_trainable(params: dict) -> None:
             "selection_correct": 2,
             "selection_n": 4,
             "trial_key": record["name"],
-            "train_seconds": 3.0,
-            "gpu_hours": 3.0 * float(granted[0]) / 3600.0,
+            "train_seconds": 10.0,
+            "gpu_hours": 10.0 * float(granted[0]) / 3600.0,
         }
     )
 
@@ -218,11 +218,11 @@ def test_concurrent_trials_see_only_their_own_gpus_in_screening_and_finalize(tmp
         latest_start = max(r["start"] for r in screening)
         assert all(r["end"] > latest_start for r in screening)  # all four at once
         done = [e for e in outcome.entries if e.status == "done"]
-        assert len(done) == 4 and all(abs(e.gpu_hours - 1.5 / 3600.0) < 1e-9 for e in done)
+        assert len(done) == 4 and all(abs(e.gpu_hours - 5.0 / 3600.0) < 1e-9 for e in done)
 
         (tmp_path / "placements.jsonl").unlink()
         whole = load_config(SMOKE, [f"run.storage_path={tmp_path / 'runs'}", "search.gpus_per_trial=1"])
-        jobs = [FinalJob(f"job{i}", "baseline", [], [], 1, 0, RewardSpec((), label=f"b{i}")) for i in range(2)]
+        jobs = [FinalJob(f"job{i}", "seed", [], [], 1, i, RewardSpec((), label=f"b{i}")) for i in range(2)]  # 2 seeds
         run_jobs(whole, tmp_path / "runs" / "smoke", jobs, "recipes", trainable=gpu_probe_trainable, verbose=False)
         final = [json.loads(x) for x in (tmp_path / "placements.jsonl").read_text().splitlines()]
         assert sorted(r["ids"][0] for r in final) == ["0", "1"]  # one whole GPU each, different ones
