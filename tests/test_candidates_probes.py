@@ -72,3 +72,76 @@ def test_report_is_stored_with_the_candidate(tmp_path):
     assert stored.probe["deterministic"] is True
     assert stored.probe["score_min"] <= stored.probe["mean_wrong"] <= stored.probe["mean_correct"]
     assert stored.probe["calls"] >= 8 and stored.probe["max_ms_per_completion"] >= 0
+
+
+def test_wrong_answers_are_realistic_and_graded_wrong_in_every_format():
+    import random
+
+    from reward_search.candidates.probe_texts import FORMATS, WRONG_KINDS, render, wrong_completion
+
+    rng = random.Random(3)
+    for item in _sample_items(8):
+        reasoning = "\n".join(item.steps)
+        for kind in WRONG_KINDS:
+            wrong_reasoning, wrong = wrong_completion(item, kind, rng)
+            assert wrong != item.answer and wrong in wrong_reasoning.splitlines()[-1]  # the last step states it
+            assert abs(len(wrong_reasoning) - len(reasoning)) < 40  # same reasoning, not a truncated one
+            for fmt in FORMATS:
+                assert not is_correct(extract_answer(render(wrong_reasoning, wrong, fmt), "flexible"), item.answer)
+                assert is_correct(extract_answer(render(reasoning, item.answer, fmt), "flexible"), item.answer)
+
+
+def test_a_slip_propagates_through_later_steps():
+    from reward_search.candidates.probe_texts import slipped
+
+    item = _sample_items(1)[0]  # 6*9*14=756; 10-6=4; 4*12*9=432; 756+432=1188; 1188/12=99
+    reasoning, final = slipped(item, step=1, delta=2)  # 10 - 6 = 6 instead of 4
+    assert "10 - 6 = 6" in reasoning and "6 x 12 x 9 = 648" in reasoning and "756 + 648 = 1404" in reasoning
+    assert final == "117"
+
+
+def test_probe_layout_is_secret_and_checks_are_interleaved():
+    config = ProbeConfig()
+    one, two = probe_batches(ProbeConfig(seed=1)), probe_batches(ProbeConfig(seed=2))
+    assert [p.text for b in one for p in b.probes] != [p.text for b in two for p in b.probes]
+    for calls in (one, two, probe_batches(config)):
+        checks = [b for b in calls if b.check]
+        assert sorted(b.check for b in checks) == ["fresh", "permuted", "repeat"]
+        assert calls[-1].check == "fresh"
+        permuted = next(b for b in checks if b.check == "permuted")
+        assert sorted(permuted.order) == list(range(len(permuted.probes)))
+        pairs: dict[int, list] = {}
+        for batch in calls:
+            if not batch.check:
+                for probe in batch.probes:
+                    if probe.pair >= 0:
+                        pairs.setdefault(probe.pair, []).append(probe)
+        assert len(pairs) >= 16
+        for correct, wrong in (sorted(ps, key=lambda p: not p.label.startswith("correct")) for ps in pairs.values()):
+            assert correct.question == wrong.question and correct.label.split("_")[1] == wrong.label.split("_")[1]
+
+
+PREFERS_WRONG_WHEN = (
+    "import re\n"
+    "def reward(prompts, completions, answer, **kwargs):\n"
+    "    out = []\n"
+    "    for c, a in zip(completions, answer):\n"
+    "        t = c if isinstance(c, str) else c[-1]['content']\n"
+    "        nums = re.findall(r'-?\\d+', t.replace(',', ''))\n"
+    "        right = bool(nums) and nums[-1] == a\n"
+    "        flip = {condition}\n"
+    "        out.append(float(right != flip))\n"
+    "    return out\n"
+)
+
+
+def test_anti_correct_needs_most_matched_pairs_and_weaker_is_a_warning():
+    # Golds of the 8 probe items: 99 45 360 10 10 40 7 108. Preferring wrong answers on 3 of 8 items (6 of 16
+    # pairs) is a weak signal: accepted with a warning. On 5 of 8 items (10 of 16 pairs): anti-correct.
+    with CandidateRunner() as runner:
+        weak = validate_source(PREFERS_WRONG_WHEN.format(condition="int(a) < 20"), runner)
+        bad = validate_source(PREFERS_WRONG_WHEN.format(condition="int(a) >= 40"), runner)
+    assert weak.accepted, weak.reasons
+    assert weak.probe["pairs_wrong_preferred"] == 6 and weak.probe["pairs"] == 16
+    assert weak.warnings and "weak answer signal" in weak.warnings[0]
+    assert not bad.accepted and "anti-correct" in bad.reasons[0] and "10 of 16" in bad.reasons[0]

@@ -418,7 +418,12 @@ class CandidateRunner:
             if not loaded.ok:
                 return loaded
             assert slot.worker is not None
-            return slot.worker.call(arguments, len(arguments["completions"]))
+            try:
+                return slot.worker.call(arguments, len(arguments["completions"]))
+            except Exception as exc:  # a last line: whatever the worker did, the caller gets a result
+                slot.worker.kill()
+                slot.worker = None
+                return CallResult(ok=False, error=f"sandbox call failed: {type(exc).__name__}: {exc}", kind="crash")
 
     def close(self) -> None:
         with self._lock:
