@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -121,7 +122,8 @@ def trial_config(preset: Preset, backend: str, completion: int, steps: int) -> A
         f"training.lora.r={preset.lora_r}",
         "training.optimizer=adamw_torch",  # bitsandbytes is not on the GPU image
         "training.report_every=100000",  # no checkpoints or dev evaluations inside the timed steps
-        "search.gpus_per_trial=0",
+        # one GPU (validation refuses cuda without GPUs); outside Ray the trial takes model.device as it is
+        f"search.gpus_per_trial={1 if preset.device == 'cuda' else 0}",
     ]
     if preset.device == "cpu":
         overrides += ["training.precision=fp32", "training.gradient_checkpointing=false"]
@@ -321,7 +323,10 @@ def stage_memory_cap(preset: Preset, report: dict[str, Any], fraction: float = 0
     if preset.device != "cuda":
         report["memory_cap"] = {"skipped": "CPU: torch.cuda.set_per_process_memory_fraction needs a GPU"}
         return
+    gc.collect()  # the evaluation stage's models go first: the cap counts everything this process holds
+    torch.cuda.empty_cache()
     total = torch.cuda.get_device_properties(0).total_memory
+    held = torch.cuda.memory_allocated()
     torch.cuda.set_per_process_memory_fraction(fraction)
     blocks, refused = [], False
     try:
@@ -336,6 +341,7 @@ def stage_memory_cap(preset: Preset, report: dict[str, Any], fraction: float = 0
     report["memory_cap"] = {
         "fraction": fraction,
         "cap_gb": round(fraction * total / 2**30, 3),
+        "allocated_before_gb": round(held / 2**30, 3),
         "allocated_when_refused_gb": round(reached / 2**30, 3),
         "refused": refused,
         "holds": refused and reached <= fraction * total,
@@ -427,6 +433,7 @@ def header(preset: Preset, smoke: bool) -> dict[str, Any]:
             "python": platform.python_version(),
         },
         "cpus": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
         "targets": {"fast_over_hf_tokens_per_second": ">= 3", "packing_speedup_4": ">= 2.5"},
     }
 
