@@ -186,6 +186,7 @@ def test_hostile_rejected_or_contained(
     _assert_nothing_happened(outputs, canary_dir, listener, unix_listener, victim)
 
 
+@pytest.mark.slow
 def test_session_unharmed_by_hostile_corpus(session, canary_dir, listener):
     """After the whole corpus ran in this session, a benign reward scores exactly as in a fresh session."""
     for path in HOSTILE:

@@ -152,6 +152,7 @@ def test_candidate_signature_is_adapted(runner):
     assert result.ok and result.scores == [1.0]
 
 
+@pytest.mark.slow
 def test_cpu_limit_recycles_worker(runner):
     config = SandboxConfig(call_timeout_s=5.0, cpu_seconds=1)
     burner = (
