@@ -438,6 +438,16 @@ def header(preset: Preset, smoke: bool) -> dict[str, Any]:
     }
 
 
+def _guarded(report: dict[str, Any], stage: str, run: Any) -> None:
+    """A stage that fails on this machine is recorded with its error; the stages after it still run."""
+    try:
+        run()
+    except Exception as exc:  # recorded in the report, which is the point of a device check
+        entry = report.get(stage) if isinstance(report.get(stage), dict) else {}
+        report[stage] = {**entry, "error": f"{type(exc).__name__}: {str(exc)[-1500:]}"}
+        print(f"{stage} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
 def run_all(preset: Preset, out: Path, smoke: bool) -> dict[str, Any]:
     from reward_search import io
 
@@ -451,9 +461,9 @@ def run_all(preset: Preset, out: Path, smoke: bool) -> dict[str, Any]:
 
     main_backends = replace(preset, backends=preset.backends[:2])
     stage_backends(main_backends, report, save, deadline)
-    stage_packing(preset, report, save, deadline)
-    stage_evaluation(preset, report, save, deadline)
-    stage_memory_cap(preset, report)
+    _guarded(report, "packing", lambda: stage_packing(preset, report, save, deadline))
+    _guarded(report, "evaluation", lambda: stage_evaluation(preset, report, save, deadline))
+    _guarded(report, "memory_cap", lambda: stage_memory_cap(preset, report))
     for figures in report["backends"].values():
         figures.pop("window", None)
     save()
