@@ -180,7 +180,7 @@ class TrainingConfig:
         if self.use_vllm and self.generation == "fast":
             problems.append(("use_vllm", "true contradicts generation: fast; set generation: vllm instead"))
         elif backend != "hf" and (problem := backend_problem(backend)):
-            problems.append(("generation", problem))
+            problems.append(("use_vllm" if self.use_vllm else "generation", problem))
         return problems
 
 
