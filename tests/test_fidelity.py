@@ -258,8 +258,14 @@ def test_smoke_search_with_every_fidelity_switch_reports_its_fidelity_table(tmp_
     proposer.messages = recording
     if ray.is_initialized():
         ray.shutdown()
-    # a fresh local cluster of our own, never another Ray instance that happens to run on this host
-    ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    for attempt in range(3):  # a fresh local Ray of our own (never another on this host); a loaded host may time out
+        try:
+            ray.init(address="local", include_dashboard=False, log_to_driver=False)
+            break
+        except Exception:  # Ray raises a bare Exception when its node does not start in time
+            ray.shutdown()
+            if attempt == 2:
+                raise
     try:
         run_search(config, proposer=proposer, verbose=False)
     finally:
