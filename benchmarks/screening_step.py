@@ -234,6 +234,7 @@ def main() -> int:
     parser.add_argument("--tune-steps", type=int, default=12)
     parser.add_argument("--only-tune", action="store_true", help="rerun only the Tune-overhead part")
     parser.add_argument("--only-disk", action="store_true", help="rerun only the disk part (bytes per trial)")
+    parser.add_argument("--only-steps", action="store_true", help="rerun only the step costs (smoke and demo)")
     parser.add_argument("--out", default=str(RESULTS / "screening_step.json"))
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -241,8 +242,21 @@ def main() -> int:
 
     warnings.filterwarnings("ignore")
     report = {"benchmark": "screening_step", "device": "cpu", "cpus": os.cpu_count(), "platform": platform.platform()}
-    if (args.only_tune or args.only_disk) and Path(args.out).is_file():
+    if (args.only_tune or args.only_disk or args.only_steps) and Path(args.out).is_file():
         report = {**json.loads(Path(args.out).read_text()), **report}
+    if args.only_steps:
+        import torch
+
+        report["step_threads"] = torch.get_num_threads()
+        report["step_timer"] = "generation timed inside TRL's _generate_single_turn (not the dev evaluation)"
+        for preset, steps, extra in (
+            ("smoke", args.smoke_steps, ["training.max_completion_length=48"]),
+            ("demo", args.demo_steps, []),
+        ):
+            report[preset] = step_costs(preset, steps, extra)
+            print(json.dumps(report[preset], indent=2))
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     if args.only_disk:
         report["disk"] = {"demo_trial": disk_per_trial(), "paper_lora": paper_lora_size()}
         print(json.dumps(report["disk"], indent=2))
