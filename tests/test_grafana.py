@@ -62,7 +62,7 @@ def test_every_panel_query_names_metrics_the_endpoint_exports():
         "print('recorded', flush=True); sys.stdin.readline()\n"
     )
     try:
-        head.start()
+        head.start(timeout=300)  # a loaded host can take minutes to start a head
         proc = subprocess.Popen(
             [sys.executable, "-c", code], env=head.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
