@@ -4,8 +4,8 @@
 callbacks). Every metric carries a `run` tag (the run id, unique per run, so two runs named `paper` never mix) and a
 `run_name` tag (the name people chose, for reading dashboards). Calls are cheap and thread-safe, and do nothing while
 Ray is not initialised (unit tests, `reward-search screen`). Ray prefixes exported names with `ray_`, so Prometheus
-shows e.g. `ray_reward_search_candidates_proposed_total`. Totals that the driver already keeps across restarts (LLM spend,
-GPU-hours) are gauges set to the running total, so a resumed run reports the right figure.
+shows e.g. `ray_reward_search_candidates_proposed_total`. Totals that the driver already keeps across restarts (LLM
+spend, GPU-hours) are gauges set to the running total, so a resumed run reports the right figure.
 """
 
 from __future__ import annotations
