@@ -1,14 +1,17 @@
-"""The reply parser on constructed faults: fenced blocks (missing fences, prose around) and broken JSON."""
+"""The reply parser on constructed faults (missing fences, prose, broken JSON) and on real recorded replies."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from reward_search.candidates.candidate import find_entry
 from reward_search.proposers.parsing import parse_reply
 from reward_search.proposers.repair import json_variants, triple_quoted_to_json
+
+FIXTURES = Path(__file__).parent / "fixtures" / "llm_replies"
 
 CODE_A = '''import re
 
@@ -104,3 +107,19 @@ def test_unusable_replies_say_why_with_the_offending_fragment(reply, reason, fra
     parsed = parse_reply(reply)
     assert parsed.items == [] and parsed.reason == reason
     assert len(parsed.errors) == 1 and fragment in parsed.errors[0]
+
+
+def _recorded() -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*/*.json"))]
+
+
+def test_recorded_real_replies_parse_as_measured():
+    """Every reply recorded from a real model parses exactly as noted when it was recorded (format and rewards)."""
+    recorded = _recorded()
+    assert recorded, "no recorded replies"
+    for item in recorded:
+        parsed = parse_reply(item["reply"])
+        assert parsed.format == item["expected"]["format"], item["file"]
+        assert [i["name"] for i in parsed.items] == item["expected"]["names"], item["file"]
+        for reward in parsed.items:
+            compile(reward["code"], item["file"], "exec")  # parsed code is Python (validation comes later)

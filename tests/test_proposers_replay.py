@@ -298,3 +298,20 @@ def test_report_links_transcripts_per_round():
     ]
     assert table.rows[0][6] == Link("proposals/round-1/", "../proposals/round-1/")
     assert proposals_table(SimpleNamespace(driver_state={"proposer_usage": {"calls": 3}})) is None
+
+
+def test_recorded_real_replies_replay_through_litellm(tmp_path, train):
+    """Real replies of a 1.5B coder model to this project's prompt (rounds 1 and 2, with corrections) replayed
+    over HTTP: each parses, and each call ends with the outcome it had when it was recorded."""
+    replies = recorded("fenced")
+    assert replies, "no recorded replies"
+    with ReplayServer(replies) as server:
+        proposer = _proposer(server.url, train)
+        proposer.attach_run_dir(tmp_path)
+        for reply in replies:
+            proposer.propose(build_feedback([], reply["round"], proposer.config), 2, reply["round"])
+    for record, reply in zip(proposer.records, replies, strict=True):
+        assert record.outcome == reply["outcome"], reply["file"]
+        assert record.parsed == len(reply["expected"]["names"]), reply["file"]
+        assert record.completion_tokens == reply["usage"]["completion_tokens"]
+    assert len(list((tmp_path / "proposals").glob("round-*/call-*.json"))) == len(replies)
