@@ -304,9 +304,9 @@ class ExperimentConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     proposer: ProposerConfig = field(default_factory=ProposerConfig)
     finalize: FinalizeConfig = field(default_factory=FinalizeConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def validate(self) -> list[tuple[str, str]]:
         """Combinations of sections that cannot work together, each naming both keys."""

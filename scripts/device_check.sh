@@ -2,7 +2,8 @@
 # Prepare the GPU check (benchmarks/gpu_screening.py) for a bare GPU machine, then print the one command to run there.
 #
 # The GPU image has Python 3.12 with torch, transformers 5.17, accelerate, peft, pandas and pyarrow, and no network:
-# it lacks trl, datasets (and datasets' dill and multiprocess), and the transformers >= 5.24 this project pins. This
+# it lacks trl and datasets (with dill, multiprocess and xxhash), and the transformers >= 5.24 this project pins (with
+# the tokenizers, safetensors and huggingface_hub 2 it needs, and huggingface_hub's httpx2 stack). This
 # script downloads those as cp312 manylinux wheels (pins from constraints.txt; never ray, litellm or the embedded
 # model) into the git-ignored folder .device-wheels/, which the device tool's `run` carries beside the working tree.
 # There the wheels are installed with --target into /tmp/site and put first on PYTHONPATH; the repository itself
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 WHEELS=.device-wheels
 PYTHON=${PYTHON:-python3}
 # What the GPU image lacks or has in a version below the project's pins (see ENGINEERING-NOTES.md).
-PACKAGES=(trl transformers datasets dill multiprocess fsspec regex peft)
+PACKAGES=(trl transformers datasets dill multiprocess fsspec regex peft xxhash tokenizers safetensors huggingface_hub httpx2 httpcore2 truststore anyio h11)
 PLATFORMS=(manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64)
 
 pin() {  # the version constraints.txt pins for package $1

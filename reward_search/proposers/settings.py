@@ -60,12 +60,6 @@ class ProposerConfig:
     # paper: every earlier trial as "name: round, F1, accuracy", best first, failed trials at F1 = 0, no code;
     # rich: the ranked table with CIs, top sources, training curves, rejections and failures.
     feedback: Literal["paper", "rich"] = "rich"
-    # paper: the reference's request (20 fixed train Q/A items drawn with seed 3407, final numbers only, and its
-    # skeleton text); rich: this project's prompt with `qa_examples` worked examples re-sampled each round.
-    examples: Literal["paper", "rich"] = "rich"
-    # paper: every earlier trial as "name: round, F1, accuracy", best first, failed trials at F1 = 0, no code;
-    # rich: the ranked table with CIs, top sources, training curves, rejections and failures.
-    feedback: Literal["paper", "rich"] = "rich"
     # Feedback: how many top entries show their source, and the size of the rendered section (tokens ~ chars/4).
     top_k_sources: int = field(default=3, metadata={"min": 0})
     feedback_token_budget: int = field(default=6000, metadata={"min": 50})

@@ -142,7 +142,6 @@ def _grpo_args(config: ExperimentConfig, out: Path, device: str, weights: list[f
     from trl import GRPOConfig
 
     from reward_search.training.generation import plan_for
-
     from reward_search.training.placement import world_size
 
     t = config.training
