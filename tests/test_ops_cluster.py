@@ -47,10 +47,11 @@ def _cli(head: LocalHead, *args: str, timeout: float = 600) -> subprocess.Comple
 
 
 def _names(text: str, run: str | None = None) -> set[str]:
-    """Project metric names on a Prometheus page (only samples tagged with `run`, when given)."""
+    """Project metric names on a Prometheus page (only samples whose run id or run name is `run`, when given)."""
     names = set()
     for match in re.finditer(r"^(ray_reward_search_\w+?)(?:\{([^}]*)\})? ", text, re.M):
-        if run is None or f'run="{run}"' in (match.group(2) or ""):
+        labels = match.group(2) or ""
+        if run is None or f'run="{run}"' in labels or f'run_name="{run}"' in labels:
             names.add(match.group(1))
     return names
 
