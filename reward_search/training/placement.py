@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +141,9 @@ def preflight_problems(config: Any, local: bool, gpu_count: int | None = None, b
 def preflight(config: Any, address: str | None = None) -> None:
     """Raise ConfigError (exit 2) for the first problem `preflight_problems` finds; call it before Ray starts."""
     address = address or os.environ.get("RAY_ADDRESS") or None
-    problems = preflight_problems(config, local=address is None)
+    ray = sys.modules.get("ray")
+    joined = ray is not None and ray.is_initialized()  # a Ray this process already started: the driver uses it
+    problems = preflight_problems(config, local=address is None and not joined)
     if problems:
         raise ConfigError(problems[0])
 
