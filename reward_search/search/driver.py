@@ -267,18 +267,6 @@ class SearchRun:
         return max(started, max(proposed, default=0)), proposed, sorted(queue)
 
 
-def trial_slots(resources: dict[str, float]) -> int:
-    """How many trials of this size the cluster can run at once now."""
-    import ray
-
-    available = ray.cluster_resources()
-    slots = []
-    for key, need in (("CPU", resources.get("cpu", 0.0)), ("GPU", resources.get("gpu", 0.0))):
-        if need:
-            slots.append(int(available.get(key, 0.0) // need))
-    return max(1, min(slots)) if slots else 1
-
-
 def _trial_name(trial: Any) -> str:
     config = trial.config
     return f"r{config.get('round', 0)}-{config.get('candidate', 'trial')}-{trial.trial_id[-5:]}"
