@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from reward_search.candidates.candidate import RewardCandidate
 from reward_search.candidates.sandbox import CandidateRunner
 from reward_search.candidates.settings import CandidatesConfig
 from reward_search.candidates.validation import validate_candidate
@@ -170,6 +171,8 @@ def test_replies_through_litellm_with_transcripts(tmp_path, train, key_env):
     assert [c["name"] for c in transcript["candidates"]] == [c.name for c in batch]
     index = json.loads((tmp_path / "proposals" / "index.json").read_text())
     assert {index[c.id] for c in batch} == {"round-1/call-1.json"}  # each candidate links to its reply
+    assert {c.origin.transcript for c in batch} == {"proposals/round-1/call-1.json"}  # and its record says so
+    assert all(RewardCandidate.from_dict(c.to_dict()).origin.transcript == c.origin.transcript for c in batch)
     assert record.transcript == "proposals/round-1/call-1.json"
 
 

@@ -76,6 +76,7 @@ class Origin:
     proposer: str = "user"
     round: int = 0
     parents: tuple[str, ...] = ()
+    transcript: str | None = None  # the LLM call this came from, relative to the run directory (proposals/...)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class RewardCandidate:
                 proposer=origin.get("proposer", "user"),
                 round=int(origin.get("round", 0)),
                 parents=tuple(origin.get("parents", ())),
+                transcript=origin.get("transcript"),
             ),
             status=data.get("status", "proposed"),
             reasons=tuple(data.get("reasons", ())),

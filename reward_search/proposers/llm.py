@@ -302,6 +302,9 @@ class LLMProposer(Proposer):
         record.outcome = "truncated" if record.finish_reason == "length" else (parsed.reason or "ok")
         parents = tuple(e.candidate_id for e in feedback.top())
         candidates = self._candidates(parsed.items, feedback, round, parents, record.notes)
+        if self.transcripts is not None:  # each candidate record links the reply it came from
+            link = f"{FOLDER}/{relative_path(round, call)}"
+            candidates = [dataclasses.replace(c, origin=dataclasses.replace(c.origin, transcript=link)) for c in candidates]
         record.candidates = len(candidates)
         self._usage.candidates += len(candidates)
         for note in parsed.errors:
