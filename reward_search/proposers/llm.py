@@ -304,7 +304,9 @@ class LLMProposer(Proposer):
         candidates = self._candidates(parsed.items, feedback, round, parents, record.notes)
         if self.transcripts is not None:  # each candidate record links the reply it came from
             link = f"{FOLDER}/{relative_path(round, call)}"
-            candidates = [dataclasses.replace(c, origin=dataclasses.replace(c.origin, transcript=link)) for c in candidates]
+            candidates = [
+                dataclasses.replace(c, origin=dataclasses.replace(c.origin, transcript=link)) for c in candidates
+            ]
         record.candidates = len(candidates)
         self._usage.candidates += len(candidates)
         for note in parsed.errors:
