@@ -311,8 +311,8 @@ def leaderboard_latency(count: int = 2000, updates: int = 1000) -> dict[str, Any
     """Update latency of the leaderboard actor holding `count` candidates: in the actor and as the caller sees it."""
     import ray
 
+    from reward_search.candidates.records import LeaderboardEntry
     from reward_search.search.leaderboard import LeaderboardCore, leaderboard_actor
-    from reward_search.search.records import LeaderboardEntry
 
     with tempfile.TemporaryDirectory() as tmp:
         seed = LeaderboardCore(tmp)

@@ -21,7 +21,7 @@ import yaml
 from reward_search.candidates.settings import CandidatesConfig
 from reward_search.errors import ConfigError
 from reward_search.proposers.settings import ProposerConfig
-from reward_search.training.placement import config_problems
+from reward_search.training.settings import backend_problem, config_problems
 
 
 def _positive(**extra: Any) -> dict[str, Any]:
@@ -174,8 +174,6 @@ class TrainingConfig:
                 problems.append(("base_weights", f"{name!r} is not a base reward (known: {', '.join(known)})"))
         if self.optimizer == "adamw_8bit" and self.precision == "fp32":
             problems.append(("optimizer", "adamw_8bit needs a GPU; use adamw_torch for fp32/CPU runs"))
-        from reward_search.training.generation import backend_problem
-
         backend = "vllm" if self.use_vllm else self.generation
         if self.use_vllm and self.generation == "fast":
             problems.append(("use_vllm", "true contradicts generation: fast; set generation: vllm instead"))

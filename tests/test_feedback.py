@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+from reward_search.candidates.records import LeaderboardEntry
+from reward_search.proposers.feedback import approx_tokens, build_feedback
 from reward_search.proposers.settings import ProposerConfig
-from reward_search.search.feedback import approx_tokens, build_feedback
-from reward_search.search.records import LeaderboardEntry
 
 
 def _done(name: str, round: int, accuracy: float, **extra) -> LeaderboardEntry:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from reward_search.analysis.fidelity import KNOBS, SWITCHES, fidelity_rows, known_flaws
+from reward_search.candidates.records import LeaderboardEntry
 from reward_search.cli import main
 from reward_search.config import load_config
 from reward_search.errors import ConfigError
+from reward_search.proposers.feedback import build_feedback, paper_feedback_lines
 from reward_search.proposers.paper_prompt import (
     feedback_text,
     format_examples,
@@ -22,8 +24,6 @@ from reward_search.proposers.paper_prompt import (
     paper_request,
 )
 from reward_search.proposers.settings import ProposerConfig
-from reward_search.search.feedback import build_feedback, paper_feedback_lines
-from reward_search.search.records import LeaderboardEntry
 from reward_search.task.base import Problem
 
 REPO = Path(__file__).resolve().parent.parent

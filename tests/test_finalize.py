@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import ray
 
+from reward_search.candidates.records import LeaderboardEntry
 from reward_search.config import RecipeConfig, load_config
 from reward_search.search.finalize import (
     FinalJob,
@@ -19,7 +20,6 @@ from reward_search.search.finalize import (
     probe_discrimination,
     recipe_members,
 )
-from reward_search.search.records import LeaderboardEntry
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"

@@ -10,7 +10,7 @@ from reward_search.cli import main
 from reward_search.config import EvalConfig, load_config
 from reward_search.errors import UserError
 from reward_search.task.gsm8k import GSM8KTask
-from reward_search.training import generation
+from reward_search.training import generation, settings
 from reward_search.training.evaluation import _evaluate, evaluate
 from reward_search.training.generation import plan, plan_for, prepare_trainer, vllm_options
 
@@ -98,8 +98,8 @@ def test_missing_vllm_extra_is_one_line_and_exit_2(capsys):
 
 
 def test_too_old_transformers_is_named(monkeypatch):
-    real = generation._version
-    monkeypatch.setattr(generation, "_version", lambda name: "5.0.0" if name == "transformers" else real(name))
+    real = settings._version
+    monkeypatch.setattr(settings, "_version", lambda name: "5.0.0" if name == "transformers" else real(name))
     problem = generation.backend_problem("fast")
     assert problem is not None and "transformers >= 5.8.0" in problem and "5.0.0" in problem
     assert generation.backend_problem("hf") is None

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from reward_search.candidates.candidate import Origin, RewardCandidate
+from reward_search.candidates.records import LeaderboardEntry
 from reward_search.search.leaderboard import EVENTS_FILE, LEADERBOARD_FILE, LeaderboardCore, load_entries
-from reward_search.search.records import LeaderboardEntry
 
 
 def _candidate(i: int) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reward_search.search.feedback import build_feedback
+from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
+from reward_search.proposers.feedback import build_feedback
 from reward_search.search.progress import leaderboard_table
-from reward_search.search.records import LeaderboardEntry, rank_entries, rank_labels
 
 
 def entry(cid: str, accuracy: float | None, gold: float | None, status: str = "done", **extra) -> LeaderboardEntry:

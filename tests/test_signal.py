@@ -96,8 +96,8 @@ def test_the_report_pairs_each_job_with_the_baseline_and_summarises_in_three_lin
     from reward_search import io
     from reward_search.analysis.rundata import RunData
     from reward_search.analysis.signal_section import job_signals, signal_section, summary_lines
+    from reward_search.candidates.records import LeaderboardEntry
     from reward_search.config import ExperimentConfig
-    from reward_search.search.records import LeaderboardEntry
 
     rng = np.random.default_rng(0)
     base = rng.normal(-1.5, 0.2, 30)

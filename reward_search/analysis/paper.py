@@ -15,7 +15,7 @@ from reward_search.analysis.final_sections import FinalStats, seed_values
 from reward_search.analysis.rundata import RunData
 from reward_search.analysis.search_sections import split_label
 from reward_search.analysis.stats import f1_from_accuracy
-from reward_search.search.records import LeaderboardEntry
+from reward_search.candidates.records import LeaderboardEntry
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from reward_search.candidates.records import LeaderboardEntry, rank_entries
 from reward_search.config import ExperimentConfig, load_config
 from reward_search.errors import UserError
 from reward_search.search.leaderboard import load_entries
-from reward_search.search.records import LeaderboardEntry, rank_entries
 
 FINALIZE_FILE = "finalize.json"
 LEADERBOARD_FILE = "leaderboard.parquet"

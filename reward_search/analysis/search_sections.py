@@ -17,7 +17,7 @@ from reward_search.analysis import figures
 from reward_search.analysis.document import Figure, Link, Paragraph, Section, Table, fmt, fmt_ci
 from reward_search.analysis.rundata import RunData, dev_points
 from reward_search.analysis.signal import ranking_rule
-from reward_search.search.records import LeaderboardEntry, rank_labels
+from reward_search.candidates.records import LeaderboardEntry, rank_labels
 
 TOP_LEADERBOARD = 20
 TOP_CURVES = 4

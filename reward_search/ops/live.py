@@ -139,8 +139,8 @@ def format_live_searches(rows: list[dict[str, Any]], address: str) -> str:
 
 def format_live_status(status: dict[str, Any]) -> str:
     """The text `status --address` prints: a one-line summary and the leaderboard table."""
+    from reward_search.candidates.records import LeaderboardEntry
     from reward_search.search.progress import leaderboard_table
-    from reward_search.search.records import LeaderboardEntry
 
     summary = status["summary"]
     best = summary.get("best")

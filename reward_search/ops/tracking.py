@@ -158,7 +158,7 @@ class SearchTracking:
 def _log_leaderboard(tracking: SearchTracking, entries: Sequence[Any], metric: str) -> None:
     from mlflow import MlflowClient
 
-    from reward_search.search.records import rank_entries, rank_labels
+    from reward_search.candidates.records import rank_entries, rank_labels
 
     ranked = rank_entries(entries, metric)
     columns: dict[str, list[Any]] = {

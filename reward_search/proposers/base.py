@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from reward_search.candidates.candidate import RewardCandidate
 from reward_search.candidates.settings import DEFAULT_IMPORTS
+from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.settings import ProposerConfig
-from reward_search.search.feedback import Feedback
 from reward_search.task.base import Problem
 from reward_search.task.base_rewards import BASE_REWARDS
 

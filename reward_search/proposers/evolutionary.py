@@ -18,10 +18,10 @@ from typing import Any
 
 from reward_search.candidates.candidate import Origin, RewardCandidate
 from reward_search.proposers.base import Proposer, register_proposer
+from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.primitives import PRIMITIVES, Param, helpers_for
 from reward_search.proposers.primitives import function_source as _source
 from reward_search.proposers.settings import ProposerConfig
-from reward_search.search.feedback import Feedback
 
 Genome = list[dict[str, Any]]  # terms: {"primitive": key, "weight": float, "params": {name: value}}
 _GENOME_PREFIX = "genome: "

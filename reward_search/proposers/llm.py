@@ -45,10 +45,10 @@ from reward_search.proposers.base import (
     safe_name,
     unique_name,
 )
+from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.parsing import ParsedReply, parse_reply
 from reward_search.proposers.settings import ProposerConfig
 from reward_search.proposers.transcripts import FOLDER, TranscriptStore, relative_path
-from reward_search.search.feedback import Feedback
 from reward_search.task.base import Problem
 
 SCORE_RANGE = "[-3, 3] (the base rewards use -4 to +3)"

@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from reward_search.search.feedback import Feedback, render_paper_feedback
+from reward_search.proposers.feedback import Feedback, render_paper_feedback
 from reward_search.task.base import Problem
 
 PAPER_EXAMPLES = 20

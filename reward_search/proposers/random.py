@@ -15,8 +15,8 @@ from typing import Any
 
 from reward_search.candidates.candidate import Origin, RewardCandidate
 from reward_search.proposers.base import Proposer, ProposerContext, register_proposer
+from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.settings import ProposerConfig
-from reward_search.search.feedback import Feedback
 
 
 def draw_seed(seed: int, round: int, call: int) -> int:

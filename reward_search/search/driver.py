@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from reward_search import io
+from reward_search.candidates.records import LeaderboardEntry
 from reward_search.config import ExperimentConfig, dump_config, load_config, to_plain
 from reward_search.errors import UserError
-from reward_search.search.records import LeaderboardEntry
 
 STATE_FILE = "driver_state.json"
 CONFIG_FILE = "config.yaml"
@@ -135,7 +135,7 @@ class SearchRun:
         from reward_search.candidates.candidate import normalise_source
         from reward_search.candidates.sandbox import CandidateRunner
         from reward_search.candidates.validation import validate_candidate
-        from reward_search.search.feedback import build_feedback
+        from reward_search.proposers.feedback import build_feedback
         from reward_search.task.base_rewards import BASE_REWARDS
 
         self.metrics.round(round)

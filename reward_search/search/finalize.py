@@ -26,8 +26,8 @@ from typing import Any
 
 from reward_search import io
 from reward_search.candidates.candidate import Origin, RewardCandidate
+from reward_search.candidates.records import LeaderboardEntry, rank_entries
 from reward_search.config import ExperimentConfig, RecipeConfig, to_plain
-from reward_search.search.records import LeaderboardEntry, rank_entries
 from reward_search.training.spec import RewardSpec
 
 FINALIZE_FILE = "finalize.json"

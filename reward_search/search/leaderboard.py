@@ -21,8 +21,8 @@ from typing import Any
 
 from reward_search import io
 from reward_search.candidates.candidate import CandidateStore, RewardCandidate
+from reward_search.candidates.records import ENTRY_STATUSES, LeaderboardEntry, rank_entries
 from reward_search.search.eventlog import EventLog
-from reward_search.search.records import ENTRY_STATUSES, LeaderboardEntry, rank_entries
 
 LEADERBOARD_FILE = "leaderboard.parquet"
 EVENTS_FILE = "leaderboard.events.jsonl"

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from reward_search.search.records import LeaderboardEntry, rank_entries, rank_labels
+from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
 
 
 def _label(trial: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from reward_search.search.records import LeaderboardEntry
+from reward_search.candidates.records import LeaderboardEntry
 
 logger = logging.getLogger(__name__)
 

@@ -14,24 +14,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 from reward_search.errors import UserError
+from reward_search.training.settings import FAST_DEFAULT, backend_problem
 
-BACKENDS = ("hf", "fast", "vllm")
-FAST_VARIANTS = ("compile", "cb")
-FAST_DEFAULT = "compile"
 FAST_VARIANT_ENV = "REWARD_SEARCH_FAST_VARIANT"
 # vLLM (weights + KV cache) takes this part of the trial's GPU share; training keeps the rest.
 VLLM_PART_OF_SHARE = 0.5
-VLLM_VERSIONS = ("0.22.0", "0.32.0")  # TRL 1.16 supports 0.22 to 0.31
-MIN_TRANSFORMERS_FAST = "5.8.0"  # continuous batching in TRL needs it
-MIN_TORCH_COMPILE = "2.6.0"
 
 
 @dataclass(frozen=True)
@@ -46,42 +39,6 @@ class GenerationPlan:
     @property
     def name(self) -> str:
         return f"{self.backend}:{self.variant}" if self.variant else self.backend
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _older(found: str, needed: str) -> bool:
-    from packaging.version import Version
-
-    return Version(Version(found).base_version) < Version(needed)
-
-
-def backend_problem(backend: str, variant: str = FAST_DEFAULT) -> str | None:
-    """Why `backend` cannot run in this environment (the extra or version it needs), or None when it can."""
-    if backend not in BACKENDS:
-        return f"{backend!r} is not one of {', '.join(BACKENDS)}"
-    if backend == "vllm":
-        found = _version("vllm") if importlib.util.find_spec("vllm") is not None else None
-        if found is None:
-            return "'vllm' needs the vllm extra, which is not installed: pip install 'reward-search[vllm]'"
-        low, high = VLLM_VERSIONS
-        if _older(found, low) or not _older(found, high):
-            return f"'vllm' needs vllm >= {low} and < {high} (TRL's supported range); found {found}"
-    if backend == "fast":
-        if variant not in FAST_VARIANTS:
-            return f"fast variant {variant!r} is not one of {', '.join(FAST_VARIANTS)}"
-        transformers_version = _version("transformers") or "0"
-        if _older(transformers_version, MIN_TRANSFORMERS_FAST):
-            return f"'fast' needs transformers >= {MIN_TRANSFORMERS_FAST}; found {transformers_version}"
-        torch_version = _version("torch") or "0"
-        if variant == "compile" and _older(torch_version, MIN_TORCH_COMPILE):
-            return f"'fast' needs torch >= {MIN_TORCH_COMPILE} for torch.compile; found {torch_version}"
-    return None
 
 
 def validate(backend: str, variant: str = FAST_DEFAULT) -> None:

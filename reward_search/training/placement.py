@@ -2,9 +2,9 @@
 
 The rule (DESIGN, "GPU placement"): a trial uses exactly the GPUs Ray granted. Zero GPUs means CPU; a fraction means
 one GPU shared, so the trial caps its CUDA memory to its share; two or more means one Ray Train worker per GPU (DDP),
-never `nn.DataParallel`. The config checks here are pure (they take the config, import nothing heavy) so that
-`config.py` can run them at load time; `preflight` adds the checks that depend on this machine (bitsandbytes, CUDA,
-GPU count) and runs before Ray starts.
+never `nn.DataParallel`. The checks a config states on its own are in `settings.py` (pure, run by `config.py` at
+load time); `preflight` here adds the checks that depend on this machine (bitsandbytes, CUDA, GPU count) and runs
+before Ray starts.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reward_search.errors import ConfigError, ModelError
+from reward_search.training.settings import train_workers
 
 # Keep this much of a fractional share free of the caching allocator's own overhead and CUDA's context.
 _SHARE_HEADROOM = 0.98
@@ -41,58 +42,7 @@ class Placement:
         }
 
 
-# --------------------------------------------------------------------------------------------- config checks
-
-
-def train_workers(search: Any) -> int:
-    """Training processes per trial: one per GPU for gpus_per_trial >= 2, else `search.train_workers` (default 1)."""
-    if search.gpus_per_trial >= 2:
-        return int(search.gpus_per_trial)
-    return int(search.train_workers or 1)
-
-
-def config_problems(config: Any) -> list[tuple[str, str]]:
-    """(key, message) for impossible placements a config states on its own; each message names every key."""
-    model, search, training = config.model, config.search, config.training
-    gpus = search.gpus_per_trial
-    problems = []
-    if model.device == "cuda" and gpus == 0:
-        problems.append(
-            ("model.device", "'cuda' with search.gpus_per_trial 0: Ray would grant no GPU; set search.gpus_per_trial")
-        )
-    on_cpu = model.device == "cpu" or gpus == 0
-    if training.optimizer == "adamw_8bit" and on_cpu:
-        problems.append(
-            (
-                "training.optimizer",
-                "adamw_8bit runs on a GPU (bitsandbytes): with model.device cpu or search.gpus_per_trial 0 use "
-                "adamw_torch",
-            )
-        )
-    if model.quantization == "4bit" and on_cpu:
-        problems.append(
-            (
-                "model.quantization",
-                "4bit (bitsandbytes QLoRA) runs on a GPU: with model.device cpu or search.gpus_per_trial 0 use none",
-            )
-        )
-    if gpus > 1 and gpus != int(gpus):
-        problems.append(("search.gpus_per_trial", f"{gpus} GPUs: above 1, give a whole number (one worker per GPU)"))
-    if gpus >= 2 and search.train_workers not in (None, int(gpus)):
-        problems.append(
-            ("search.train_workers", f"{search.train_workers} with search.gpus_per_trial {gpus}: one worker per GPU")
-        )
-    workers = train_workers(search) if not problems else 1
-    batch = training.prompts_per_step * training.generations_per_prompt
-    if workers > 1 and batch % workers:
-        problems.append(
-            (
-                "training.prompts_per_step",
-                f"{training.prompts_per_step} x training.generations_per_prompt {training.generations_per_prompt} "
-                f"completions do not split over {workers} workers (search.gpus_per_trial/train_workers)",
-            )
-        )
-    return problems
+# --------------------------------------------------------------------------------------------- machine checks
 
 
 def bitsandbytes_available() -> bool:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reward_search.search.records import LeaderboardEntry, rank_entries, rank_labels
-
-if TYPE_CHECKING:  # the proposers package imports this module; importing it here at runtime would be circular
-    from reward_search.proposers.settings import ProposerConfig
+from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
+from reward_search.proposers.settings import ProposerConfig
 
 FAILED_STATUSES: tuple[str, ...] = ("failed", "crashed", "stopped")
 VALIDATED_STATUSES: tuple[str, ...] = ("accepted", "screening", "done", "failed", "stopped")
@@ -78,10 +76,7 @@ def build_feedback(
 ) -> Feedback:
     """Feedback for proposing `round` from the leaderboard rows of earlier rounds (later rows are ignored), ranked
     by the one ranking rule (`records.rank_entries`) under the run's `selection.metric`."""
-    if config is None:
-        from reward_search.proposers.settings import ProposerConfig
-
-        config = ProposerConfig()
+    config = config or ProposerConfig()
     earlier = sorted((_copy(e) for e in entries if e.round < round), key=lambda e: (e.round, e.name, e.candidate_id))
     ranked = rank_entries(earlier, metric)
     return Feedback(
