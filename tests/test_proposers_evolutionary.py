@@ -10,10 +10,11 @@ import pytest
 from reward_search.candidates.records import LeaderboardEntry
 from reward_search.candidates.sandbox import CandidateRunner
 from reward_search.candidates.validation import validate_source
-from reward_search.proposers import ProposerConfig, make_proposer
 from reward_search.proposers.evolutionary import EvolutionaryProposer, parse_genome
 from reward_search.proposers.feedback import build_feedback
 from reward_search.proposers.primitives import PRIMITIVES
+from reward_search.proposers.registry import make_proposer
+from reward_search.proposers.settings import ProposerConfig
 from reward_search.task.base_rewards import BASE_REWARDS
 
 

@@ -12,10 +12,12 @@ from reward_search.candidates.records import LeaderboardEntry
 from reward_search.candidates.sandbox import CandidateRunner
 from reward_search.candidates.validation import validate_source
 from reward_search.config import DataConfig
-from reward_search.proposers import BudgetExhausted, ProposerConfig, ProposerError, make_proposer
+from reward_search.proposers.base import BudgetExhausted, ProposerError
 from reward_search.proposers.feedback import build_feedback
 from reward_search.proposers.llm import LLMProposer, import_litellm, sample_qa
 from reward_search.proposers.parsing import parse_reply
+from reward_search.proposers.registry import make_proposer
+from reward_search.proposers.settings import ProposerConfig
 from reward_search.task.gsm8k import load_splits
 
 MODEL = "anthropic/claude-sonnet-4-5"  # in litellm's local price list, so mock calls have a known cost

@@ -7,9 +7,10 @@ from collections import Counter
 
 from reward_search.candidates.candidate import RewardCandidate
 from reward_search.candidates.records import LeaderboardEntry
-from reward_search.proposers import ProposerConfig, make_proposer
 from reward_search.proposers.feedback import build_feedback
 from reward_search.proposers.random import RandomProposer, draw
+from reward_search.proposers.registry import make_proposer
+from reward_search.proposers.settings import ProposerConfig
 
 
 def _pool(size: int) -> list[RewardCandidate]:

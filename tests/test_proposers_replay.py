@@ -20,10 +20,10 @@ from reward_search.candidates.settings import CandidatesConfig
 from reward_search.candidates.validation import validate_candidate
 from reward_search.config import DataConfig
 from reward_search.errors import UserError
-from reward_search.proposers import ProposerConfig
 from reward_search.proposers.endpoint import check_api_base
 from reward_search.proposers.feedback import build_feedback
 from reward_search.proposers.llm import LLMProposer
+from reward_search.proposers.settings import ProposerConfig
 from reward_search.task.gsm8k import load_splits
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llm_replies"

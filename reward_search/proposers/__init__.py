@@ -1,29 +1,6 @@
 """Proposers write candidate reward functions: LLM (litellm), offline evolutionary, and the random control.
 
-`make_proposer(config, ...)` builds the kind `config.kind` names; see `base.py` for the seam.
+`registry.make_proposer(config, ...)` builds the kind `config.kind` names; `base.py` is the seam, `feedback.py`
+what a proposer is told about earlier rounds, `settings.py` the config section. This file imports nothing, so that
+`reward_search.config` can import `proposers.settings` without loading the proposers themselves.
 """
-
-from reward_search.proposers.base import (
-    PROPOSERS,
-    BudgetExhausted,
-    Proposer,
-    ProposerContext,
-    ProposerError,
-    ProposerUsage,
-    make_proposer,
-    register_proposer,
-)
-from reward_search.proposers.settings import EvolutionConfig, ProposerConfig
-
-__all__ = [
-    "PROPOSERS",
-    "BudgetExhausted",
-    "EvolutionConfig",
-    "Proposer",
-    "ProposerConfig",
-    "ProposerContext",
-    "ProposerError",
-    "ProposerUsage",
-    "make_proposer",
-    "register_proposer",
-]

@@ -1,4 +1,4 @@
-"""The Proposer seam: ``propose(feedback, n, round)`` returns unvalidated candidates; a registry picks the kind.
+"""The Proposer seam: ``propose(feedback, n, round)`` returns unvalidated candidates; `registry.py` picks the kind.
 
 Proposers never execute candidate code: the driver validates every candidate (policy, sandbox, probes) and asks
 again for replacements of rejected ones, possibly several times per round. A proposer is deterministic given its
@@ -111,29 +111,6 @@ class Proposer(ABC):
             raise ValueError(f"state of a {state['kind']!r} proposer given to a {self.kind!r} proposer")
         self._calls = {int(r): int(c) for r, c in state.get("calls", {}).items()}
         self._usage = ProposerUsage.from_dict(state.get("usage", {}))
-
-
-PROPOSERS: dict[str, type[Proposer]] = {}
-
-
-def register_proposer(cls: type[Proposer]) -> type[Proposer]:
-    """Class decorator: make a proposer selectable by `ProposerConfig.kind`."""
-    PROPOSERS[cls.kind] = cls
-    return cls
-
-
-def make_proposer(config: ProposerConfig, context: ProposerContext | None = None, **fields: Any) -> Proposer:
-    """The proposer `config.kind` names. `fields` are shortcuts for `ProposerContext` fields (e.g. ``train=``)."""
-    from reward_search.proposers import evolutionary, llm, random  # noqa: F401  (registers the built-in kinds)
-
-    context = dataclasses.replace(context or ProposerContext(), **fields)
-    try:
-        cls = PROPOSERS[config.kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown proposer kind {config.kind!r}; choose one of {', '.join(sorted(PROPOSERS))}"
-        ) from None
-    return cls.create(config, context)
 
 
 def safe_name(raw: str, fallback: str = "reward") -> str:

@@ -17,7 +17,7 @@ import random
 from typing import Any
 
 from reward_search.candidates.candidate import Origin, RewardCandidate
-from reward_search.proposers.base import Proposer, register_proposer
+from reward_search.proposers.base import Proposer
 from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.primitives import PRIMITIVES, Param, helpers_for
 from reward_search.proposers.primitives import function_source as _source
@@ -186,7 +186,6 @@ def _clip_weight(weight: float) -> float:
     return round(min(_WEIGHTS[1], max(_WEIGHTS[0], weight)), 2)
 
 
-@register_proposer
 class EvolutionaryProposer(Proposer):
     """Offline proposer: composes, mutates and recombines reward primitives; needs no LLM and no network."""
 

@@ -41,7 +41,6 @@ from reward_search.proposers.base import (
     Proposer,
     ProposerContext,
     ProposerError,
-    register_proposer,
     safe_name,
     unique_name,
 )
@@ -176,7 +175,6 @@ def _key_in_environment(model: str) -> bool:
         return True
 
 
-@register_proposer
 class LLMProposer(Proposer):
     """Prompts an LLM (through litellm) for rewards as fenced Python blocks or structured JSON; see the module."""
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reward_search.candidates.candidate import Origin, RewardCandidate
-from reward_search.proposers.base import Proposer, ProposerContext, register_proposer
+from reward_search.proposers.base import Proposer, ProposerContext
 from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.settings import ProposerConfig
 
@@ -32,7 +32,6 @@ def draw(pool: Sequence[RewardCandidate], k: int, seed: int) -> list[RewardCandi
     return random.Random(seed).sample(ordered, min(k, len(ordered)))
 
 
-@register_proposer
 class RandomProposer(Proposer):
     """Draws from a fixed pool when given one, else from the feedback's validated entries."""
 

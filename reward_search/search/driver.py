@@ -341,7 +341,7 @@ def _search_session(
     from ray import tune
 
     from reward_search.ops.metrics import SearchMetrics
-    from reward_search.proposers.base import make_proposer
+    from reward_search.proposers.registry import make_proposer
     from reward_search.search.leaderboard import leaderboard_actor, namespace_for
     from reward_search.search.progress import SearchProgress, print_leaderboard
     from reward_search.search.searcher import RewardSearcher
