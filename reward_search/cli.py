@@ -298,7 +298,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from reward_search.search.progress import leaderboard_table
 
     if args.address and not args.run_dir:  # every live search on the cluster
-        from reward_search.ops.live import format_live_searches, live_searches
+        from reward_search.search.live import format_live_searches, live_searches
 
         rows = live_searches(args.address)
         print(json.dumps(rows, indent=2, default=str) if args.json else format_live_searches(rows, args.address))
@@ -306,7 +306,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not args.run_dir:
         raise UserError("status: give a run directory (or --address ADDR to list the live searches on a cluster)")
     if args.address:  # a running search: ask its leaderboard actor (RUN is a run id or a run name)
-        from reward_search.ops.live import format_live_status, live_status
+        from reward_search.search.live import format_live_status, live_status
 
         live = live_status(args.address, args.run_dir)
         print(json.dumps(live, indent=2, default=str) if args.json else format_live_status(live))

@@ -125,7 +125,7 @@ def test_live_status_reads_the_leaderboard_actor(head: LocalHead, tmp_path: Path
     try:
         assert owner.stdout.readline().strip() == "ready"
         reader = (
-            "import json\nfrom reward_search.ops.live import live_searches, live_status, format_live_status\n"
+            "import json\nfrom reward_search.search.live import live_searches, live_status, format_live_status\n"
             f"s = live_status({head.gcs_address!r}, 'live-run')\n"
             f"rows = live_searches({head.gcs_address!r})\n"
             "print(json.dumps({'summary': s['summary'], 'names': [e['name'] for e in s['entries']],\n"
@@ -145,7 +145,7 @@ def test_live_status_reads_the_leaderboard_actor(head: LocalHead, tmp_path: Path
             [
                 sys.executable,
                 "-c",
-                f"from reward_search.ops.live import live_status; live_status({head.gcs_address!r}, 'nope')",
+                f"from reward_search.search.live import live_status; live_status({head.gcs_address!r}, 'nope')",
             ],
             env=head.env(),
             capture_output=True,

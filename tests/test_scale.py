@@ -311,7 +311,7 @@ def test_two_searches_named_alike_keep_separate_actors_directories_and_metrics(t
         tags: set[str] = set()
         deadline = time.time() + 400
         lister = (
-            "import json\nfrom reward_search.ops.live import live_searches\n"
+            "import json\nfrom reward_search.search.live import live_searches\n"
             f"print(json.dumps([[r['run_id'], r['run_dir']] for r in live_searches({head.gcs_address!r})]))\n"
         )
         while any(d.poll() is None for d in drivers) and time.time() < deadline:

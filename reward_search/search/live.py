@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from reward_search.candidates.records import LeaderboardEntry
 from reward_search.errors import UserError
 from reward_search.ops.auth import MODE_ENV, find_token
+from reward_search.search.leaderboard import ACTOR_NAME, NAMESPACE_PREFIX, namespace_for
+from reward_search.search.runid import run_name_of, slug
 
 
 def _gcs_address(address: str) -> str:
@@ -42,8 +45,6 @@ def _live_run_ids() -> list[str]:
     """Run ids of the searches whose leaderboard actor lives on the connected cluster."""
     import ray
 
-    from reward_search.search.leaderboard import ACTOR_NAME, NAMESPACE_PREFIX
-
     found = ray.util.list_named_actors(all_namespaces=True)
     return sorted(
         a["namespace"][len(NAMESPACE_PREFIX) :]
@@ -55,16 +56,12 @@ def _live_run_ids() -> list[str]:
 def _actor(run_id: str) -> Any:
     import ray
 
-    from reward_search.search.leaderboard import ACTOR_NAME, namespace_for
-
     return ray.get_actor(ACTOR_NAME, namespace=namespace_for(run_id))
 
 
 def live_searches(address: str) -> list[dict[str, Any]]:
     """Every live search on the cluster: run id, run name, run directory and leaderboard summary."""
     import ray
-
-    from reward_search.search.runid import run_name_of
 
     owns = _connect(address)
     try:
@@ -84,7 +81,6 @@ def live_searches(address: str) -> list[dict[str, Any]]:
 
 def _pick(run: str, run_ids: list[str], address: str) -> str:
     """The run id `run` names: a run id, or the name of exactly one live search."""
-    from reward_search.search.runid import run_name_of, slug
 
     if run in run_ids:
         return run
@@ -102,8 +98,6 @@ def _pick(run: str, run_ids: list[str], address: str) -> str:
 def live_status(address: str, run: str) -> dict[str, Any]:
     """{"run", "run_id", "namespace", "summary", "entries"} of a live search, by run id or (unique) run name."""
     import ray
-
-    from reward_search.search.leaderboard import namespace_for
 
     owns = _connect(address)
     try:
@@ -139,8 +133,7 @@ def format_live_searches(rows: list[dict[str, Any]], address: str) -> str:
 
 def format_live_status(status: dict[str, Any]) -> str:
     """The text `status --address` prints: a one-line summary and the leaderboard table."""
-    from reward_search.candidates.records import LeaderboardEntry
-    from reward_search.search.progress import leaderboard_table
+    from reward_search.search.progress import leaderboard_table  # imports ray.tune: only when a table is shown
 
     summary = status["summary"]
     best = summary.get("best")
