@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reward_search.ops.local_head import LocalHead
+from reward_search.testing.local_head import LocalHead
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "results" / "submit_latency.json"

@@ -206,6 +206,7 @@ def test_smoke_search_with_every_fidelity_switch_reports_its_fidelity_table(tmp_
     from reward_search.proposers.llm import LLMProposer
     from reward_search.search.driver import run_search
     from reward_search.task.gsm8k import load_splits
+    from reward_search.testing.llm import ScriptedCompletion
 
     def reward(name: str, body: str) -> dict:
         code = f"def {name}(prompts, completions, answer, **kwargs):\n    return [{body} for c in completions]\n"
@@ -247,7 +248,9 @@ def test_smoke_search_with_every_fidelity_switch_reports_its_fidelity_table(tmp_
             "finalize.random_control=false",
         ],
     )
-    proposer = LLMProposer(config.proposer, train=load_splits(config.data).train, mock_responses=replies)
+    proposer = LLMProposer(
+        config.proposer, train=load_splits(config.data).train, completion=ScriptedCompletion(replies)
+    )
     sent: list = []
     original = proposer.messages
 

@@ -48,7 +48,7 @@ def test_the_dashboard_is_in_the_form_ray_embeds():
 
 @pytest.mark.slow
 def test_every_panel_query_names_metrics_the_endpoint_exports():
-    from reward_search.ops.local_head import LocalHead, scrape
+    from reward_search.testing.local_head import LocalHead, scrape
 
     head = LocalHead(num_cpus=1)
     code = (

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from reward_search.ops.local_head import LocalHead, scrape
 from reward_search.ops.metrics import METRICS, PREFIX, exported_name
+from reward_search.testing.local_head import LocalHead, scrape
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent

@@ -164,7 +164,7 @@ def test_right_token_is_sent(fake_dashboard: str, monkeypatch: pytest.MonkeyPatc
 
 
 def test_unreachable_address_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from reward_search.ops.local_head import free_port
+    from reward_search.testing.local_head import free_port
 
     assert main(["jobs", "status", "some-id", "--address", f"127.0.0.1:{free_port()}"]) == 2
     err = capsys.readouterr().err.strip()

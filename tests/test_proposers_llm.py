@@ -19,6 +19,7 @@ from reward_search.proposers.parsing import parse_reply
 from reward_search.proposers.registry import make_proposer
 from reward_search.proposers.settings import ProposerConfig
 from reward_search.task.gsm8k import load_splits
+from reward_search.testing.llm import ScriptedCompletion
 
 MODEL = "anthropic/claude-sonnet-4-5"  # in litellm's local price list, so mock calls have a known cost
 SECRET = "sk-ant-api03-THISISNOTAREALKEY0123456789"
@@ -87,7 +88,7 @@ def _proposer(train, replies, slept=None, **config) -> LLMProposer:
     return LLMProposer(
         ProposerConfig(kind="llm", **settings),
         train=train,
-        mock_responses=replies,
+        completion=ScriptedCompletion(replies),
         sleep=(slept.append if slept is not None else lambda s: None),
     )
 
@@ -219,7 +220,9 @@ def test_names_are_made_unique_and_never_shadow_base_rewards(train):
 
 
 def test_make_proposer_builds_a_picklable_llm_proposer(train):
-    proposer = make_proposer(ProposerConfig(kind="llm", model=MODEL), train=train, mock_responses=(json.dumps(GOOD),))
+    proposer = make_proposer(
+        ProposerConfig(kind="llm", model=MODEL), train=train, completion=ScriptedCompletion([json.dumps(GOOD)])
+    )
     assert isinstance(proposer, LLMProposer)
     clone = pickle.loads(pickle.dumps(proposer))
     assert [c.name for c in clone.propose(build_feedback([], 1), 2, round=1)] == ["gold_in_solution", "has_thinking"]
@@ -262,7 +265,7 @@ def test_structured_output_where_litellm_reports_it_else_fenced_blocks(train):
     feedback = build_feedback([], 1)
     for model, fmt in ((MODEL, "auto"), ("openai/qwen-coder", "auto"), (MODEL, "fenced")):
         config = ProposerConfig(kind="llm", model=model, api_base=None, reply_format=fmt)
-        proposer = LLMProposer(config, train=train, completion=completion, mock_responses=[json.dumps(GOOD)])
+        proposer = LLMProposer(config, train=train, completion=ScriptedCompletion([json.dumps(GOOD)], completion))
         assert [c.name for c in proposer.propose(feedback, 2, round=1)] == ["gold_in_solution", "has_thinking"]
     structured, fenced_small, fenced_forced = sent
     schema = structured["response_format"]["json_schema"]["schema"]

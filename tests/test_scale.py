@@ -293,7 +293,7 @@ def _start_head(make: type) -> object:
 
 @pytest.mark.slow
 def test_two_searches_named_alike_keep_separate_actors_directories_and_metrics(tmp_path: Path) -> None:
-    from reward_search.ops.local_head import LocalHead, scrape
+    from reward_search.testing.local_head import LocalHead, scrape
 
     head = _start_head(LocalHead)
     try:

@@ -285,6 +285,7 @@ def test_llm_proposer_path_with_canned_replies(tmp_path, no_ray):
     from reward_search.proposers.llm import LLMProposer, import_litellm
     from reward_search.search.driver import run_search
     from reward_search.task.gsm8k import load_splits
+    from reward_search.testing.llm import ScriptedCompletion
 
     marker = tmp_path / "executed.txt"
     model = "anthropic/claude-sonnet-4-5"  # in litellm's local price list: mock calls have a known cost
@@ -320,7 +321,9 @@ def test_llm_proposer_path_with_canned_replies(tmp_path, no_ray):
         "proposer.backoff_s=0.01",
         "proposer.max_backoff_s=0.02",
     )
-    proposer = LLMProposer(config.proposer, train=load_splits(config.data).train, mock_responses=replies)
+    proposer = LLMProposer(
+        config.proposer, train=load_splits(config.data).train, completion=ScriptedCompletion(replies)
+    )
     outcome = run_search(config, proposer=proposer, verbose=False)
 
     entries = {e.name: e for e in outcome.entries}

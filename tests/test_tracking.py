@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reward_search.config import load_config
-from reward_search.ops.local_head import free_port
 from reward_search.ops.tracking import SearchTracking, guarded, start_tracking
+from reward_search.testing.local_head import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"

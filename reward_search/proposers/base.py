@@ -64,7 +64,6 @@ class ProposerContext:
     pool: tuple[RewardCandidate, ...] = ()  # validated candidates the random control draws from
     allowed_imports: tuple[str, ...] = DEFAULT_IMPORTS  # shown to the LLM (CandidatesConfig.policy)
     completion: Callable[..., Any] | None = None  # replaces litellm.completion (tests, custom clients)
-    mock_responses: tuple[Any, ...] | None = None  # litellm mock_response per call, in order (tests)
 
 
 class Proposer(ABC):

@@ -186,15 +186,12 @@ class LLMProposer(Proposer):
         train: Sequence[Problem] = (),
         allowed_imports: Sequence[str] = DEFAULT_IMPORTS,
         completion: Callable[..., Any] | None = None,
-        mock_responses: Sequence[Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(config)
         self._train = tuple(train)
         self.allowed_imports = tuple(allowed_imports)
         self._completion = completion
-        self._mock = list(mock_responses) if mock_responses is not None else None
-        self._mock_position = 0
         self._sleep = sleep
         self.records: list[CallRecord] = []
         self._seen: set[str] = set()  # normalised-source keys of everything proposed (dropped when repeated)
@@ -205,7 +202,7 @@ class LLMProposer(Proposer):
 
     @classmethod
     def create(cls, config: ProposerConfig, context: ProposerContext) -> LLMProposer:
-        return cls(config, context.train, context.allowed_imports, context.completion, context.mock_responses)
+        return cls(config, context.train, context.allowed_imports, context.completion)
 
     def attach_run_dir(self, run_dir: str | Path) -> None:
         """Save every request and reply under ``<run_dir>/proposals/`` from now on."""
@@ -493,11 +490,6 @@ class LLMProposer(Proposer):
 
     def _request(self, messages: list[dict[str, str]]) -> Any:
         kwargs: dict[str, Any] = {**self._request_params(), "messages": messages}
-        if self._mock is not None:
-            if self._mock_position >= len(self._mock):
-                raise ProposerError("mock_responses exhausted: a test asked for more LLM calls than it provided")
-            kwargs["mock_response"] = self._mock[self._mock_position]
-            self._mock_position += 1
         completion = self._completion or import_litellm().completion
         return completion(**kwargs)
 
@@ -544,7 +536,6 @@ class LLMProposer(Proposer):
             "records": [r.to_dict() for r in self.records],
             "seen": sorted(self._seen),
             "names": sorted(self._names),
-            "mock_position": self._mock_position,
             "problems": {str(r): p for r, p in sorted(self._problems.items())},
             "origins": dict(sorted(self._origins.items())),
         }
@@ -554,6 +545,5 @@ class LLMProposer(Proposer):
         self.records = [CallRecord(**r) for r in state.get("records", ())]
         self._seen = set(state.get("seen", ()))
         self._names = set(state.get("names", ()))
-        self._mock_position = int(state.get("mock_position", 0))
         self._problems = {int(r): list(p) for r, p in state.get("problems", {}).items()}
         self._origins = {cid: list(origin) for cid, origin in state.get("origins", {}).items()}

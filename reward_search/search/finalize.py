@@ -274,7 +274,7 @@ def _run_trials(
             checkpoint_config=checkpoint_config(config.run),
             verbose=0,
             callbacks=[
-                SearchProgress(None, verbose=verbose),
+                SearchProgress(verbose=verbose),
                 DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial),
             ],
         ),

@@ -224,12 +224,6 @@ class LeaderboardCore:
         """Screened candidates, best selection accuracy first (see `rank_entries`)."""
         return rank_entries(self.entries.values())
 
-    def top_k(self, k: int) -> list[LeaderboardEntry]:
-        return self.ranked()[:k]
-
-    def by_round(self, round: int) -> list[LeaderboardEntry]:
-        return [e for e in self.all() if e.round == round]
-
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ENTRY_STATUSES, 0)
         for entry in self.entries.values():

@@ -24,8 +24,8 @@ def _label(trial: Any) -> str:
 class SearchProgress(Callback):
     """Prints trial starts and results as they happen (Tune's own table is switched off)."""
 
-    def __init__(self, leaderboard: Any, verbose: bool = True, metrics: Any = None) -> None:
-        self.leaderboard, self.verbose, self.metrics = leaderboard, verbose, metrics
+    def __init__(self, verbose: bool = True, metrics: Any = None) -> None:
+        self.verbose, self.metrics = verbose, metrics
         self.started = time.time()
         self.finished = 0
 

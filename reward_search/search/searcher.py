@@ -47,7 +47,7 @@ class RewardSearcher(Searcher):
         per_round: int,
         mode: str = "barrier",
         gpus_per_trial: float = 0.0,
-        budget_ok: Callable[[], str | None] | None = None,
+        budget_stop_reason: Callable[[], str | None] | None = None,
         slots: Callable[[], int] | int = 1,
         max_staleness: int = 0,
     ) -> None:
@@ -60,7 +60,7 @@ class RewardSearcher(Searcher):
         self.make_params = make_params
         self.rounds, self.per_round, self.search_mode = rounds, per_round, mode
         self.gpus_per_trial = gpus_per_trial
-        self.budget_ok = budget_ok or (lambda: None)
+        self.budget_stop_reason = budget_stop_reason or (lambda: None)  # why to stop, or None to go on
         self.slots = slots if callable(slots) else (lambda: int(slots))
         self.max_staleness = max(0, int(max_staleness))
         self.accepted_total = 0  # candidates accepted so far (steady mode's budget is rounds * per_round)
@@ -147,7 +147,7 @@ class RewardSearcher(Searcher):
             want = self.steady_want()
             if want <= 0:
                 return
-            reason = self.budget_ok()
+            reason = self.budget_stop_reason()
             if reason:
                 self.stop_reason = reason
                 return
@@ -163,18 +163,11 @@ class RewardSearcher(Searcher):
                 return
             if self.search_mode == "async" and any(r == self.round for r, _ in self.queue):
                 return
-        reason = self.budget_ok()
+        reason = self.budget_stop_reason()
         if reason:
             self.stop_reason = reason
             return
         self._start_round(self.round + 1, self.per_round)
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait for a proposing thread to finish (tests and shutdown)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return not self.proposing
 
     # ----------------------------------------------------------------------------------------- Tune hooks
 
