@@ -89,10 +89,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from reward_search.config import to_plain
-    from reward_search.task.gsm8k import load_splits
+    from reward_search.task import get_task
 
     config = _load(args)
-    splits = load_splits(config.data)
+    splits = get_task(config).load_splits()
     manifest = to_plain(splits.manifest)
     if args.json:
         print(json.dumps(manifest, indent=2))
@@ -132,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _quiet_libraries()
 
     from reward_search.config import to_plain
-    from reward_search.task.gsm8k import get_task
+    from reward_search.task import get_task
     from reward_search.training.evaluation import attach_adapter, evaluate, write_result
     from reward_search.training.models import load_model
 

@@ -46,18 +46,36 @@ class RunConfig:
 class DataConfig:
     """Which task and data source, and how the dev split is carved from train."""
 
+    # The benchmark the sample, local and hub sources hold; `source: jsonl` is a task of its own (task/registry.py).
     task: Literal["gsm8k"] = "gsm8k"
     # The system prompt: `paper` is the reference code's text byte for byte; `project` is this project's wording.
     system_prompt: Literal["paper", "project"] = "project"
     # sample: the GSM8K sample shipped in the package (offline default); local: a folder holding train.jsonl and
-    # test.jsonl; hub: a Hugging Face dataset id (or a local dataset repository folder) loaded through `datasets`.
-    source: Literal["sample", "local", "hub"] = "sample"
+    # test.jsonl; hub: a Hugging Face dataset id (or a local dataset repository folder) loaded through `datasets`;
+    # jsonl: your own task (not GSM8K) from `train_file`, one {"question", "answer": number} object per line.
+    source: Literal["sample", "local", "hub", "jsonl"] = "sample"
     path: str | None = None
     hub_id: str = "openai/gsm8k"
     hub_config: str = "main"
     # Items carved from train for search decisions; None picks 500 for a full set, 50 for the shipped sample.
     dev_size: int | None = field(default=None, metadata={"min": 1})
     dev_seed: int = 1234
+    # source jsonl only: the train file (required); test and dev files (optional: carved from train when absent);
+    # the name reports and the proposer's prompt call the task (default: the train file's name).
+    train_file: str | None = None
+    test_file: str | None = None
+    dev_file: str | None = None
+    name: str | None = None
+    # A text file whose content is the policy's system prompt, replacing the task's own (`system_prompt`).
+    prompt_file: str | None = None
+
+    def validate(self) -> list[tuple[str, str]]:
+        if self.source == "jsonl" and not self.train_file:
+            return [("train_file", "required when data.source is 'jsonl' (a JSONL file of question/answer objects)")]
+        for key in ("train_file", "test_file", "dev_file", "name"):
+            if self.source != "jsonl" and getattr(self, key) is not None:
+                return [(key, f"only used with data.source: jsonl (data.source is {self.source!r})")]
+        return []
 
 
 @dataclass(frozen=True)

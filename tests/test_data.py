@@ -9,18 +9,10 @@ import pytest
 
 from reward_search.config import DataConfig
 from reward_search.errors import DataError
+from reward_search.task import render_prompt
 from reward_search.task.base import Problem
-from reward_search.task.gsm8k import (
-    GSM8KTask,
-    carve_dev,
-    check_disjoint,
-    gold_answer,
-    load_local,
-    load_splits,
-    question_key,
-    render_prompt,
-    system_prompt,
-)
+from reward_search.task.gsm8k import GSM8KTask, gold_answer, load_local, load_splits, system_prompt
+from reward_search.task.splits import carve_dev, check_disjoint, question_key
 
 
 def keys(problems):

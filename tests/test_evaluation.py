@@ -49,7 +49,7 @@ def test_deterministic(tiny, problems):
 def test_batched_matches_one_at_a_time(tiny, problems):
     """Left padding must not change what a prompt generates (attention masks and positions are right)."""
     task = GSM8KTask()
-    from reward_search.task.gsm8k import render_prompt
+    from reward_search.task import render_prompt
 
     prompts = [render_prompt(tiny.tokenizer, task.messages(p.question)) for p in problems]
     batched = generate_batched(tiny, prompts, max_new_tokens=8, batch_size=len(prompts))

@@ -17,7 +17,7 @@ import pytest
 from reward_search.candidates.candidate import RewardCandidate
 from reward_search.config import load_config
 from reward_search.errors import UserError
-from reward_search.task.gsm8k import get_task
+from reward_search.task import get_task
 from reward_search.testing.advantages import advantages
 from reward_search.training.curves import CurveRecorder, TrainingDiverged
 from reward_search.training.screening import build_session, latest_checkpoint, run_screening

@@ -12,7 +12,7 @@ import pytest
 from reward_search.analysis.signal import paired_signal_difference
 from reward_search.candidates.candidate import RewardCandidate
 from reward_search.config import load_config
-from reward_search.task.gsm8k import get_task
+from reward_search.task import get_task
 from reward_search.training.gold_logprob import gold_logprobs, gold_text
 from reward_search.training.signal import ADVANTAGE_KEY, LORA_B_KEY, learning_signal
 from reward_search.training.spec import RewardSpec

@@ -28,6 +28,17 @@ def _template(name: str) -> Template:
     return Template(resources.files("reward_search.analysis").joinpath("templates", name).read_text("utf-8"))
 
 
+def task_label(data: RunData) -> str:
+    """How the report names the run's task: its display name from the data manifest ("GSM8K", a JSONL task's name)."""
+    source = data.manifest.get("data") or {}
+    return str(source.get("display_name") or source.get("task") or "—")
+
+
+def on_gsm8k(data: RunData) -> bool:
+    """Whether the run is on GSM8K, the only task the paper's published numbers can be compared with."""
+    return ((data.manifest.get("data") or {}).get("task") or "gsm8k") == "gsm8k"
+
+
 def overview_section(data: RunData) -> Section:
     """What was run (model, data, seed, versions, splits) and what the run directory lacks."""
     section = Section("overview", "Run")
@@ -38,7 +49,7 @@ def overview_section(data: RunData) -> Section:
     rows = [
         ("run directory", str(data.run_dir)),
         ("model", config.model.spec if config is not None else "—"),
-        ("data", f"{source.get('task', '—')} from {source.get('source', '—')}"),
+        ("data", f"{task_label(data)} from {source.get('source', '—')}"),
         ("split sizes", ", ".join(f"{k} {v.get('size')}" for k, v in splits.items()) or "—"),
         ("selection split", search_sections.split_label(data.selection_split)),
         ("seed", fmt(manifest.get("seed"))),
@@ -62,7 +73,7 @@ def build_sections(data: RunData, out: Path, n_resamples: int, seed: int) -> lis
     sections = [
         overview_section(data),
         fidelity_section(data.config),
-        paper_section(data, stats),
+        *([paper_section(data, stats)] if on_gsm8k(data) else []),
         search_sections.round_section(data, out),
         search_sections.progress_section(data, out),
         search_sections.leaderboard_section(data, links),
@@ -103,7 +114,8 @@ def build_report(run_dir: str | Path, *, n_resamples: int = DEFAULT_RESAMPLES, s
     out = data.run_dir / REPORT_DIR
     sections = build_sections(data, out, n_resamples, seed)
     fields = {
-        "title": f"reward-search report: {data.config.run.name if data.config is not None else data.run_dir.name}",
+        "title": f"reward-search report: {data.config.run.name if data.config is not None else data.run_dir.name} "
+        f"on {task_label(data)}",
         "generated": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
         "run_dir": str(data.run_dir),
     }

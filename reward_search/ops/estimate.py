@@ -77,15 +77,14 @@ class Estimate:
 
 
 def split_sizes(config: ExperimentConfig) -> tuple[int, int]:
-    """(dev, test) question counts the config implies, without loading the data."""
-    from reward_search.task.gsm8k import load_sample
+    """(dev, test) question counts the config implies: read from the packaged sample or the user's JSONL files,
+    assumed to be full GSM8K for a local folder or the hub (never downloaded here)."""
+    if config.data.source in ("sample", "jsonl"):
+        from reward_search.task import get_task
 
-    if config.data.source == "sample":
-        test = len(load_sample()["test"])
-        dev = config.data.dev_size or 50
-    else:
-        test, dev = FULL_GSM8K["test"], config.data.dev_size or 500
-    return dev, test
+        splits = get_task(config).load_splits()
+        return len(splits.dev), len(splits.test)
+    return config.data.dev_size or 500, FULL_GSM8K["test"]
 
 
 def _step_seconds(config: ExperimentConfig, figures: Figures) -> float:

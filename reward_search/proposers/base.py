@@ -19,7 +19,7 @@ from reward_search.candidates.candidate import RewardCandidate
 from reward_search.candidates.settings import DEFAULT_IMPORTS
 from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.settings import ProposerConfig
-from reward_search.task.base import Problem
+from reward_search.task.base import Problem, Task
 from reward_search.task.base_rewards import BASE_REWARDS
 
 PROTECTED_NAMES: frozenset[str] = frozenset(BASE_REWARDS)
@@ -60,6 +60,7 @@ class ProposerUsage:
 class ProposerContext:
     """What a proposer may need besides its config; each kind takes what it uses and ignores the rest."""
 
+    task: Task | None = None  # the benchmark the rewards are for (None: GSM8K); the LLM prompt names it
     train: tuple[Problem, ...] = ()  # GRPO training pool: the LLM prompt samples Q/A from it
     pool: tuple[RewardCandidate, ...] = ()  # validated candidates the random control draws from
     allowed_imports: tuple[str, ...] = DEFAULT_IMPORTS  # shown to the LLM (CandidatesConfig.policy)

@@ -48,7 +48,7 @@ from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.parsing import ParsedReply, parse_reply
 from reward_search.proposers.settings import ProposerConfig
 from reward_search.proposers.transcripts import FOLDER, TranscriptStore, relative_path
-from reward_search.task.base import Problem
+from reward_search.task.base import Problem, Task
 
 SCORE_RANGE = "[-3, 3] (the base rewards use -4 to +3)"
 MAX_RECORDED_ERRORS = 50
@@ -187,8 +187,10 @@ class LLMProposer(Proposer):
         allowed_imports: Sequence[str] = DEFAULT_IMPORTS,
         completion: Callable[..., Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        task: Task | None = None,
     ) -> None:
         super().__init__(config)
+        self._task = task
         self._train = tuple(train)
         self.allowed_imports = tuple(allowed_imports)
         self._completion = completion
@@ -202,7 +204,13 @@ class LLMProposer(Proposer):
 
     @classmethod
     def create(cls, config: ProposerConfig, context: ProposerContext) -> LLMProposer:
-        return cls(config, context.train, context.allowed_imports, context.completion)
+        return cls(
+            config,
+            context.train,
+            context.allowed_imports,
+            context.completion,
+            task=context.task,
+        )
 
     def attach_run_dir(self, run_dir: str | Path) -> None:
         """Save every request and reply under ``<run_dir>/proposals/`` from now on."""
@@ -211,13 +219,19 @@ class LLMProposer(Proposer):
     # --- prompt ---------------------------------------------------------------------------------------------
 
     @property
-    def train(self) -> tuple[Problem, ...]:
-        """Q/A pool for the prompt; the packaged GSM8K sample's training pool when none was given."""
-        if not self._train:
-            from reward_search.config import DataConfig
-            from reward_search.task.gsm8k import load_splits
+    def task(self) -> Task:
+        """The task the rewards are for; the default task (the packaged GSM8K sample) when none was given."""
+        if self._task is None:
+            from reward_search.task import get_task
 
-            self._train = load_splits(DataConfig()).train
+            self._task = get_task()
+        return self._task
+
+    @property
+    def train(self) -> tuple[Problem, ...]:
+        """Q/A pool for the prompt; the task's training pool when none was given."""
+        if not self._train:
+            self._train = self.task.load_splits().train
         return self._train
 
     def reply_format(self) -> str:
@@ -231,7 +245,6 @@ class LLMProposer(Proposer):
         format and (after a failed call in this round) the problems to fix. All prompt text is built here.
         `proposer.examples: paper` sends the reference's request instead (`paper_prompt.py`)."""
         from reward_search.proposers.paper_prompt import feedback_text, paper_messages
-        from reward_search.task.gsm8k import system_prompt
 
         if self.config.examples == "paper":
             return paper_messages(self.train, feedback, n, self.config.feedback, self.config.feedback_token_budget)
@@ -240,7 +253,8 @@ class LLMProposer(Proposer):
             n=n,
             round=round,
             base_rewards=", ".join(sorted(PROTECTED_NAMES)),
-            policy_prompt=system_prompt(),
+            task_name=self.task.display_name,
+            policy_prompt=self.task.system_prompt(),
             score_range=SCORE_RANGE,
             allowed_imports=", ".join(self.allowed_imports),
             ms_per_completion=f"{ProbeConfig().max_ms_per_completion:g}",
@@ -252,7 +266,10 @@ class LLMProposer(Proposer):
         problems = self._correction_lines(round)
         if problems:
             user += "\n" + Template(template("llm_correction.txt")).substitute(n=n, problems=problems)
-        return [{"role": "system", "content": template("llm_system.txt").strip()}, {"role": "user", "content": user}]
+        system = Template(template("llm_system.txt").strip()).substitute(
+            task_name=self.task.display_name, task_description=self.task.description
+        )
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _correction_lines(self, round: int) -> str:
         """The round's problems so far, newest last, as bullet lines within `correction_chars`."""

@@ -86,11 +86,11 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
                 "continue it, or choose another run.name / --run-dir"
             )
         return
-    from reward_search.task.gsm8k import load_splits
+    from reward_search.task import get_task
     from reward_search.training.models import CHAT_TEMPLATE_DATE
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    splits = load_splits(config.data)
+    splits = get_task(config).load_splits()
     io.write_text(existing, dump_config(config))
     io.write_json(
         run_dir / MANIFEST_FILE,
@@ -378,11 +378,13 @@ def _search_session(
         )
     leaderboard = leaderboard_actor(folder, run_id)
     if proposer is None:
-        from reward_search.task.gsm8k import load_splits
+        from reward_search.task import get_task
 
+        task = get_task(config)
         proposer = make_proposer(
             config.proposer,
-            train=load_splits(config.data).train,
+            task=task,
+            train=task.load_splits().train,
             allowed_imports=config.candidates.policy.allowed_imports,
         )
     run = SearchRun(config, folder, leaderboard, proposer, SearchMetrics(run_id, config.run.name))
@@ -402,7 +404,7 @@ def _search_session(
         config.search.candidates_per_round,
         mode=config.search.mode,
         gpus_per_trial=config.search.gpus_per_trial,
-        budget_stop_reason=run.budget_reason,
+        budget_ok=run.budget_reason,
         slots=cap,
         max_staleness=config.search.max_staleness,
     )
@@ -441,7 +443,7 @@ def _search_session(
             checkpoint_config=checkpoint_config(config.run),
             verbose=0,
             callbacks=[
-                SearchProgress(verbose=verbose, metrics=run.metrics),
+                SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics),
                 DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial),
                 *tracking.callbacks,
             ],

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+from reward_search.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class DataManifest:
     dev_size: int
     removed_overlap: int
     splits: dict[str, SplitInfo]
+    display_name: str = ""  # how the report names the task ("GSM8K", or a JSONL task's name)
 
 
 @dataclass(frozen=True)
@@ -54,18 +59,49 @@ class Splits:
 
 
 class Task(ABC):
-    """A benchmark behind a small seam, so tasks other than GSM8K can be added without touching callers."""
+    """A benchmark behind a small seam: callers get one from `get_task(config)` (task/registry.py) and never name
+    a concrete task. A task loads its splits, poses a question as chat messages and grades a completion."""
 
-    name: str
+    name: str  # the registry key, recorded in the data manifest and in every trial's identity
+    display_name: str  # how the report and the proposer's prompt name the task, e.g. "GSM8K"
+    description: str  # the kind of problem, for the proposer's prompt, e.g. "grade-school math word problems"
 
     @abstractmethod
     def load_splits(self) -> Splits:
         """The train pool, dev and test splits, checked for overlap."""
 
     @abstractmethod
+    def system_prompt(self) -> str:
+        """The instruction the policy model is given before each question."""
+
     def messages(self, question: str) -> list[dict[str, str]]:
         """The chat messages (system prompt and question) that pose one problem."""
+        return [{"role": "system", "content": self.system_prompt()}, {"role": "user", "content": question}]
 
     @abstractmethod
     def grade(self, completion: Any, gold: str, mode: str = "strict") -> dict[str, Any]:
         """The extracted answer and whether it is correct."""
+
+
+def packaged_prompt(name: str) -> str:
+    """A system prompt template shipped in `task/prompts/`, stripped."""
+    return resources.files("reward_search.task").joinpath("prompts", name).read_text(encoding="utf-8").strip()
+
+
+def prompt_from_file(path: str) -> str:
+    """A user's system prompt file (`data.prompt_file`), stripped; DataError when it is missing or empty."""
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise DataError(f"data.prompt_file: {file} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"data.prompt_file: cannot read {file} ({exc})") from None
+    if not text:
+        raise DataError(f"data.prompt_file: {file} is empty")
+    return text
+
+
+def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """Chat messages rendered through the tokenizer's chat template, ending with the assistant turn's opening."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -1,29 +1,27 @@
-"""GSM8K: loading from the shipped sample, a local folder or the hub; the dev split; prompts; gold answers.
+"""GSM8K: loading from the shipped sample, a local folder or the hub; prompts; gold answers.
 
-The dev split is carved deterministically from train (seeded) and is disjoint from the pool of GRPO training
-prompts, so search decisions never look at test. Questions that also occur in test (or twice across the train pool
-and dev) are dropped from the training pool and counted in the manifest.
+The dev split is carved from train as `task/splits.py` describes. Callers outside `task/` reach this module
+through `get_task(config)` only; tests that test GSM8K itself import it directly.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reward_search.config import DataConfig
 from reward_search.errors import DataError
-from reward_search.task.base import DataManifest, Problem, SplitInfo, Splits, Task
+from reward_search.task.base import Problem, Splits, Task, packaged_prompt, prompt_from_file
 from reward_search.task.grading import completion_text, extract_answer, is_correct
+from reward_search.task.splits import carve_dev, default_dev_size, make_splits
+
+if TYPE_CHECKING:  # config imports proposers, which import task: a module-level import would be a cycle
+    from reward_search.config import DataConfig
 
 SAMPLE_PACKAGE = "reward_search.task.data"
 SAMPLE_FOLDER = "gsm8k_sample"
-FULL_DEV_SIZE = 500
-SAMPLE_DEV_SIZE = 50
 
 
 def gold_answer(solution: str) -> str | None:
@@ -127,58 +125,16 @@ def load_hub(hub_id: str, hub_config: str) -> dict[str, tuple[Problem, ...]]:
     return splits
 
 
-def question_key(question: str) -> str:
-    """Whitespace- and case-normalised question text, used for overlap checks."""
-    return " ".join(question.split()).lower()
-
-
-def fingerprint(problems: Iterable[Problem]) -> str:
-    """sha256 of a split's questions in order."""
-    digest = hashlib.sha256()
-    for problem in problems:
-        digest.update(problem.question.encode("utf-8"))
-        digest.update(b"\x1e")
-    return digest.hexdigest()
-
-
-def check_disjoint(splits: dict[str, Iterable[Problem]]) -> None:
-    """Raise DataError when any two splits share a question."""
-    seen: dict[str, str] = {}
-    for name, problems in splits.items():
-        for problem in problems:
-            key = question_key(problem.question)
-            other = seen.setdefault(key, name)
-            if other != name:
-                raise DataError(f"splits {other!r} and {name!r} share a question: {problem.question[:80]!r}")
-
-
-def default_dev_size(train_size: int, source: str) -> int:
-    """500 from a full train set, 50 from the shipped sample; never more than a fifth of train."""
-    wanted = SAMPLE_DEV_SIZE if source == "sample" else FULL_DEV_SIZE
-    return max(1, min(wanted, train_size // 5))
-
-
-def carve_dev(
-    train: tuple[Problem, ...], test: tuple[Problem, ...], dev_size: int, seed: int
-) -> tuple[tuple[Problem, ...], tuple[Problem, ...], int]:
-    """(train pool, dev, removed): a seeded dev sample of train, with overlapping questions dropped from the pool."""
-    test_keys = {question_key(p.question) for p in test}
-    clean = [p for p in train if question_key(p.question) not in test_keys]
-    if dev_size >= len(clean):
-        raise DataError(f"data.dev_size: {dev_size} leaves no training prompts (train has {len(clean)} usable items)")
-    chosen = set(random.Random(seed).sample(range(len(clean)), dev_size))
-    dev = tuple(p for i, p in enumerate(clean) if i in chosen)
-    dev_keys = {question_key(p.question) for p in dev}
-    pool = tuple(p for i, p in enumerate(clean) if i not in chosen and question_key(p.question) not in dev_keys)
-    return pool, dev, len(train) - len(pool) - len(dev)
-
-
 class GSM8KTask(Task):
     """GSM8K behind the Task seam."""
 
     name = "gsm8k"
+    display_name = "GSM8K"
+    description = "grade-school math word problems"
 
     def __init__(self, config: DataConfig | None = None) -> None:
+        from reward_search.config import DataConfig
+
         self.config = config or DataConfig()
 
     def _raw_splits(self) -> tuple[dict[str, tuple[Problem, ...]], str]:
@@ -198,54 +154,28 @@ class GSM8KTask(Task):
                 raise DataError(f"{location}: the {name} split is empty")
         dev_size = self.config.dev_size or default_dev_size(len(raw["train"]), self.config.source)
         pool, dev, removed = carve_dev(raw["train"], raw["test"], dev_size, self.config.dev_seed)
-        splits = {"train": pool, "dev": dev, "test": raw["test"]}
-        check_disjoint(splits)
-        manifest = DataManifest(
-            task=self.name,
-            source=self.config.source,
-            location=location,
-            dev_seed=self.config.dev_seed,
-            dev_size=len(dev),
-            removed_overlap=removed,
-            splits={name: SplitInfo(size=len(p), sha256=fingerprint(p)) for name, p in splits.items()},
-        )
-        return Splits(train=pool, dev=dev, test=raw["test"], manifest=manifest)
+        parts = {"train": pool, "dev": dev, "test": raw["test"]}
+        return make_splits(self, self.config.source, location, parts, self.config.dev_seed, removed)
 
-    def messages(self, question: str) -> list[dict[str, str]]:
-        return [
-            {"role": "system", "content": system_prompt(self.config.system_prompt)},
-            {"role": "user", "content": question},
-        ]
+    def system_prompt(self) -> str:
+        if self.config.prompt_file:
+            return prompt_from_file(self.config.prompt_file)
+        return system_prompt(self.config.system_prompt)
 
     def grade(self, completion: Any, gold: str, mode: str = "strict") -> dict[str, Any]:
         answer = extract_answer(completion_text(completion), mode)
         return {"extracted": answer, "correct": is_correct(answer, gold)}
 
 
-SYSTEM_PROMPT_FILES = {"project": "prompts/system.txt", "paper": "prompts/system_paper.txt"}
+SYSTEM_PROMPT_FILES = {"project": "system.txt", "paper": "system_paper.txt"}
 
 
 def system_prompt(kind: str = "project") -> str:
     """The instruction (thinking block, then the number alone in a solution block) from its template file:
     `paper` is the reference code's text byte for byte, `project` this project's shorter wording."""
-    path = SYSTEM_PROMPT_FILES[kind]
-    return resources.files("reward_search.task").joinpath(path).read_text(encoding="utf-8").strip()
-
-
-def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """Chat messages rendered through the tokenizer's chat template, ending with the assistant turn's opening."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def get_task(config: DataConfig | None = None) -> Task:
-    """The configured task (GSM8K is the only one so far)."""
-    config = config or DataConfig()
-    return TASKS[config.task](config)
+    return packaged_prompt(SYSTEM_PROMPT_FILES[kind])
 
 
 def load_splits(config: DataConfig | None = None) -> Splits:
-    """The configured task's train pool, dev and test splits."""
-    return get_task(config).load_splits()
-
-
-TASKS: dict[str, type[GSM8KTask]] = {"gsm8k": GSM8KTask}
+    """GSM8K's train pool, dev and test splits (callers outside `task/` use `get_task(config).load_splits()`)."""
+    return GSM8KTask(config).load_splits()

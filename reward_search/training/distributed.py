@@ -49,7 +49,7 @@ class SilentReporter(Reporter):
 
 def trial_folder(config: ExperimentConfig, spec: RewardSpec, out_dir: str | None) -> tuple[Path, str]:
     """The trial folder and key, as `run_screening` derives them."""
-    from reward_search.task.gsm8k import get_task
+    from reward_search.task import get_task
 
     splits = get_task(config.data).load_splits()
     key = trial_key(config, spec, splits.manifest)

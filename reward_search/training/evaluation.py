@@ -23,9 +23,8 @@ from typing import Any
 from reward_search import io
 from reward_search.config import EvalConfig
 from reward_search.errors import UserError
-from reward_search.task.base import Problem, Task
+from reward_search.task.base import Problem, Task, render_prompt
 from reward_search.task.grading import Metrics, extract_answer, is_correct, score
-from reward_search.task.gsm8k import render_prompt
 from reward_search.training.gold_logprob import add_gold_logprobs
 from reward_search.training.models import LoadedModel
 

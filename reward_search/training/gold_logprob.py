@@ -13,9 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from reward_search.task.base import Problem, Task
+from reward_search.task.base import Problem, Task, render_prompt
 from reward_search.task.grading import SOLUTION_END, SOLUTION_START, THINK_END, THINK_START
-from reward_search.task.gsm8k import render_prompt
 
 COLUMN = "gold_logprob"
 _CALCULATOR = re.compile(r"<<[^>]*>>")

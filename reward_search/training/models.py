@@ -156,11 +156,9 @@ def tiny_tokenizer_dir() -> Path:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
         from transformers import PreTrainedTokenizerFast
 
-        from reward_search.task.gsm8k import load_sample, system_prompt
+        from reward_search.task import tokenizer_corpus
 
-        texts = [system_prompt()]
-        for problems in load_sample().values():
-            texts.extend(p.question + "\n" + p.solution for p in problems)
+        texts = tokenizer_corpus()
         specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
         tokenizer = Tokenizer(models.BPE())
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

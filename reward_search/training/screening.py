@@ -23,9 +23,8 @@ from typing import Any, Literal
 from reward_search import io
 from reward_search.config import EvalConfig, ExperimentConfig, to_plain
 from reward_search.errors import UserError
-from reward_search.task.base import Problem, Splits, Task
+from reward_search.task import Problem, Splits, Task, get_task, render_prompt
 from reward_search.task.base_rewards import BASE_REWARDS
-from reward_search.task.gsm8k import get_task, render_prompt
 from reward_search.training.reporting import LocalReporter, Reporter
 from reward_search.training.spec import RewardSpec, key_payload, reward_names, trial_key
 
