@@ -404,7 +404,7 @@ def _search_session(
         config.search.candidates_per_round,
         mode=config.search.mode,
         gpus_per_trial=config.search.gpus_per_trial,
-        budget_ok=run.budget_reason,
+        budget_stop_reason=run.budget_reason,
         slots=cap,
         max_staleness=config.search.max_staleness,
     )
@@ -443,7 +443,7 @@ def _search_session(
             checkpoint_config=checkpoint_config(config.run),
             verbose=0,
             callbacks=[
-                SearchProgress(leaderboard, verbose=verbose, metrics=run.metrics),
+                SearchProgress(verbose=verbose, metrics=run.metrics),
                 DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial),
                 *tracking.callbacks,
             ],
