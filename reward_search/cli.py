@@ -97,7 +97,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(manifest, indent=2))
         return 0
-    print(f"task {manifest['task']} from {manifest['location']} (dev seed {manifest['dev_seed']})")
+    named = f"{manifest['display_name']} ({manifest['task']})"
+    print(f"task {named} from {manifest['location']} (dev seed {manifest['dev_seed']})")
     for name, info in manifest["splits"].items():
         print(f"  {name:<5} {info['size']:>6} questions  sha256 {info['sha256'][:16]}")
     if manifest["removed_overlap"]:

@@ -159,6 +159,13 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(SMOKE, [f"data.test_file={tmp_path / 'test.jsonl'}"])
 
 
+def test_the_data_command_names_the_task(tmp_path, capsys):
+    train = write_jsonl(tmp_path / "sums.jsonl", arithmetic(30))
+    assert main(["data", str(SMOKE), "--set", "data.source=jsonl", "--set", f"data.train_file={train}"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"task sums (jsonl) from {train.resolve()}") and "dev       20 questions" in out
+
+
 def test_the_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     train = tmp_path / "train.jsonl"
     train.write_text(json.dumps(arithmetic(1)[0]) + '\n{"question": "Two?", "answer": "two"}\n', encoding="utf-8")
