@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import pytest
 
 from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
@@ -74,6 +77,104 @@ def test_the_best_finalize_recipe_follows_the_rule():
     jobs.append(job("diverse", "diverse", 0.02, -1.6))
     assert best_job(jobs, "accuracy").name == "diverse"
     assert best_job(jobs, "gold_logprob").name == "top5"
+
+
+def _mixed_board() -> list[LeaderboardEntry]:
+    """Ties on both keys, a repeated name, a missing signal, and entries that are not ranked, in no useful order."""
+    rows = [
+        entry("k", 0.04, -1.5),
+        entry("d", 0.02, -1.2),
+        entry("q", 0.02, -1.2),  # ties d on both keys
+        entry("a", 0.02, None),
+        entry("m", 0.06, -2.0),
+        entry("b", 0.02, -1.2),  # ties d and q
+        entry("z", None, None, status="rejected"),
+        entry("f", 0.0, -0.9),
+        entry("x", None, None, status="crashed"),
+    ]
+    return [dataclasses.replace(e, name="reward") if e.candidate_id in ("d", "q", "b") else e for e in rows]
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "gold_logprob"])
+def test_every_consumer_orders_the_same_board_identically(tmp_path, metric):
+    """The leaderboard, the feedback (and so the evolutionary parents), the status table, the live status, the report
+    and finalize's choice of recipe all follow `rank_entries`, ties and repeated names included."""
+    from reward_search.analysis.rundata import RunData
+    from reward_search.config import load_config
+    from reward_search.search.finalize import FinalJob, best_job
+    from reward_search.search.leaderboard import LeaderboardCore
+    from reward_search.search.live import format_live_status
+    from reward_search.training.spec import RewardSpec
+
+    board = _mixed_board()
+    expected = [e.candidate_id for e in rank_entries(board, metric)]
+    assert expected == (
+        ["m", "k", "b", "d", "q", "a", "f"] if metric == "accuracy" else ["f", "b", "d", "q", "k", "m", "a"]
+    )
+
+    core = LeaderboardCore(str(tmp_path / "run"), metric=metric)
+    core.entries = {e.candidate_id: e for e in reversed(board)}
+    assert [e.candidate_id for e in core.ranked()] == expected
+    assert core.summary()["best"]["name"] == next(e.name for e in board if e.candidate_id == expected[0])
+
+    assert [e.candidate_id for e in build_feedback(board, round=2, metric=metric).ranked] == expected
+
+    names = [next(e.name for e in board if e.candidate_id == cid) for cid in expected]
+    for table in (
+        leaderboard_table(board, metric=metric),
+        format_live_status({"run": "r", "summary": core.summary(), "entries": [e.to_dict() for e in board]}),
+    ):
+        rows = [
+            line.split() for line in table.splitlines() if line.split()[1:2] and line.split()[1].startswith("reward")
+        ]
+        assert [row[1] for row in rows[: len(expected)]] == names
+
+    config = load_config(None, [f"selection.metric={metric}"])
+    report = RunData(tmp_path, config, {}, {}, list(reversed(board)), None)
+    assert [e.candidate_id for e in report.ranked()] == expected
+
+    def job(e: LeaderboardEntry) -> FinalJob:
+        result = {"status": "done", "selection_accuracy": e.accuracy, "selection_gold_logprob": e.gold_logprob}
+        return FinalJob(e.candidate_id, "top_k", ["m"], ["i"], 4, 0, RewardSpec(), result)
+
+    jobs = [job(e) for e in board if e.status == "done"]
+    assert best_job(jobs, metric).name == expected[0]
+    assert best_job([j for j in jobs if j.name in ("q", "b", "d")], metric).name == "b"  # a tie: the name decides
+
+
+def test_repeated_names_are_ordered_by_id_whatever_the_input_order():
+    same = [dataclasses.replace(entry(cid, 0.1, -1.0), name="reward") for cid in ("c3", "a1", "d4", "b2")]
+    for order in itertools.permutations(same):
+        ranked = rank_entries(order)
+        assert [e.candidate_id for e in ranked] == ["a1", "b2", "c3", "d4"]
+        assert rank_labels(ranked) == ["=1"] * 4
+
+
+def test_ties_share_a_rank_wherever_they_fall():
+    board = _mixed_board()
+    assert rank_labels(rank_entries(board)) == ["1", "2", "=3", "=3", "=3", "6", "7"]
+    assert rank_labels(rank_entries(board, "gold_logprob"), "gold_logprob") == ["1", "=2", "=2", "=2", "5", "6", "7"]
+    assert rank_labels([]) == []
+
+
+def test_the_evolutionary_proposer_breeds_from_the_top_of_the_rule():
+    """Its parents are the first `evolution.parents` entries of `rank_entries`, even where an older rule (CI low
+    before the graded signal) would have picked others."""
+    from reward_search.proposers.registry import make_proposer
+    from reward_search.proposers.settings import EvolutionConfig, ProposerConfig
+
+    config = ProposerConfig(seed=5, evolution=EvolutionConfig(parents=2, fresh_fraction=0.0))
+    seeds = make_proposer(config).propose(build_feedback([], 1), 4, round=1)
+    scores = [(0.1, -2.0, 0.09), (0.1, -1.0, 0.01), (0.0, -0.5, 0.0), (0.1, -1.5, 0.02)]  # accuracy, gold, CI low
+    board = [
+        dataclasses.replace(entry(c.id, acc, gold, ci_low=low), name=c.name, source=c.source)
+        for c, (acc, gold, low) in zip(seeds, scores, strict=True)
+    ]
+    top = {e.candidate_id for e in rank_entries(board)[:2]}
+    assert top == {seeds[1].id, seeds[3].id}
+    children = make_proposer(config).propose(build_feedback(board, 2), 6, round=2)
+    parents = {p for child in children for p in child.origin.parents}
+    assert parents and parents <= top
 
 
 @pytest.mark.slow

@@ -68,17 +68,22 @@ class LeaderboardEntry:
 SELECTION_METRICS: tuple[str, ...] = ("accuracy", "gold_logprob")
 
 
-def _value(entry: LeaderboardEntry, metric: str) -> float:
-    value = getattr(entry, metric)
+def _value(value: float | None) -> float:
     return float("-inf") if value is None else float(value)
+
+
+def rank_values(accuracy: float | None, gold_logprob: float | None, metric: str = "accuracy") -> tuple[float, float]:
+    """A pair of selection scores under the ranking rule (higher is better): `metric` first, then the other one; a
+    missing score ranks below every recorded one. Finalize ranks its recipes with this too."""
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"unknown selection metric {metric!r}; choose one of {', '.join(SELECTION_METRICS)}")
+    pair = (_value(accuracy), _value(gold_logprob))
+    return pair if metric == "accuracy" else (pair[1], pair[0])
 
 
 def rank_key(entry: LeaderboardEntry, metric: str = "accuracy") -> tuple[float, float]:
     """The entry's score under the ranking rule (higher is better): the primary metric, then the other one."""
-    if metric not in SELECTION_METRICS:
-        raise ValueError(f"unknown selection metric {metric!r}; choose one of {', '.join(SELECTION_METRICS)}")
-    second = "gold_logprob" if metric == "accuracy" else "accuracy"
-    return (_value(entry, metric), _value(entry, second))
+    return rank_values(entry.accuracy, entry.gold_logprob, metric)
 
 
 def rank_entries(entries: Iterable[LeaderboardEntry], metric: str = "accuracy") -> list[LeaderboardEntry]:
@@ -92,7 +97,8 @@ def rank_entries(entries: Iterable[LeaderboardEntry], metric: str = "accuracy") 
 
 
 def rank_labels(ranked: Sequence[LeaderboardEntry], metric: str = "accuracy") -> list[str]:
-    """Display ranks for `rank_entries` output: genuine ties (equal on both keys) share a rank, shown as `=2`."""
+    """Display ranks for `rank_entries` output: genuine ties (equal on both keys, whatever their ids) share the rank
+    of the first of them, shown as `=2`; the next entry after a tie of two at 2 is `4`."""
     keys = [rank_key(e, metric) for e in ranked]
     labels = []
     for key in keys:

@@ -26,7 +26,7 @@ from typing import Any
 
 from reward_search import io
 from reward_search.candidates.candidate import Origin, RewardCandidate
-from reward_search.candidates.records import LeaderboardEntry, rank_entries
+from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_values
 from reward_search.config import ExperimentConfig, RecipeConfig, to_plain
 from reward_search.training.spec import RewardSpec
 
@@ -351,8 +351,9 @@ def _fmt(value: Any) -> str:
 
 
 def best_job(jobs: Sequence[FinalJob], metric: str = "accuracy") -> FinalJob | None:
-    """The recipe that ranks best on dev under the one ranking rule (accuracy and the gold log-prob, in the order
-    `selection.metric` names; then fewer members). The baseline and the control never count."""
+    """The recipe that ranks best on dev under the one ranking rule (`records.rank_values`: accuracy and the gold
+    log-prob, in the order `selection.metric` names; then fewer members, then the job name). The baseline and the
+    control never count."""
     candidates = [
         j
         for j in jobs
@@ -361,14 +362,11 @@ def best_job(jobs: Sequence[FinalJob], metric: str = "accuracy") -> FinalJob | N
         and j.result.get("selection_accuracy") is not None
     ]
 
-    def key(job: FinalJob) -> tuple[float, float, int]:
-        accuracy = float(job.result["selection_accuracy"])
-        signal = job.result.get("selection_gold_logprob")
-        signal = float("-inf") if signal is None else float(signal)
-        first, second = (signal, accuracy) if metric == "gold_logprob" else (accuracy, signal)
-        return (first, second, -len(job.members))
+    def key(job: FinalJob) -> tuple[float, float, int, str]:
+        first, second = rank_values(job.result["selection_accuracy"], job.result.get("selection_gold_logprob"), metric)
+        return (-first, -second, len(job.members), job.name)
 
-    return max(candidates, key=key, default=None)
+    return min(candidates, key=key, default=None)
 
 
 def finalize_run(

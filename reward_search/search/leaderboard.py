@@ -55,8 +55,9 @@ def namespace_for(run_id: str) -> str:
 class LeaderboardCore:
     """All entries of one run, keyed by candidate id; every change is logged to the run directory before returning."""
 
-    def __init__(self, run_dir: str, compact_every: int = COMPACT_EVERY) -> None:
+    def __init__(self, run_dir: str, compact_every: int = COMPACT_EVERY, metric: str = "accuracy") -> None:
         self.run_dir = Path(run_dir)
+        self.metric = metric  # the run's selection.metric: the ranking rule's first key
         self.store = CandidateStore(self.run_dir / "candidates")
         self.entries: dict[str, LeaderboardEntry] = {}
         self.compact_every = compact_every
@@ -221,8 +222,8 @@ class LeaderboardCore:
         return self.entries.get(candidate_id)
 
     def ranked(self) -> list[LeaderboardEntry]:
-        """Screened candidates, best selection accuracy first (see `rank_entries`)."""
-        return rank_entries(self.entries.values())
+        """Screened candidates, best first under the run's selection metric (the one rule, `rank_entries`)."""
+        return rank_entries(self.entries.values(), self.metric)
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ENTRY_STATUSES, 0)
@@ -235,14 +236,17 @@ class LeaderboardCore:
         return str(self.run_dir)
 
     def summary(self) -> dict[str, Any]:
-        """Progress for `status` and the dashboard: counts, best so far, rounds seen."""
+        """Progress for `status` and the dashboard: counts, best so far, rounds seen, the ranking's metric."""
         ranked = self.ranked()
         best = ranked[0] if ranked else None
         return {
+            "metric": self.metric,
             "candidates": len(self.entries),
             "counts": self.counts(),
             "rounds": sorted({e.round for e in self.entries.values()}),
-            "best": None if best is None else {"name": best.name, "round": best.round, "accuracy": best.accuracy},
+            "best": None
+            if best is None
+            else {"name": best.name, "round": best.round, "accuracy": best.accuracy, "gold_logprob": best.gold_logprob},
             "gpu_hours": sum(e.gpu_hours or 0.0 for e in self.entries.values()),
         }
 
@@ -252,14 +256,15 @@ def load_entries(run_dir: str | Path) -> list[LeaderboardEntry]:
     return LeaderboardCore(str(run_dir)).all()
 
 
-def leaderboard_actor(run_dir: str | Path, run_id: str) -> Any:
+def leaderboard_actor(run_dir: str | Path, run_id: str, metric: str = "accuracy") -> Any:
     """The run's named leaderboard actor, created if needed; Ray restarts it (reloading from disk) if it dies.
 
     Named in the namespace of the run id (not the run name), so runs that share a name never share an actor.
+    `metric` is the run's `selection.metric`, the first key of the ranking its views and summary use.
     """
     import ray
 
     remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(LeaderboardCore)
     return remote.options(name=ACTOR_NAME, namespace=namespace_for(run_id), get_if_exists=True, lifetime=None).remote(
-        str(Path(run_dir).resolve())
+        str(Path(run_dir).resolve()), metric=metric
     )

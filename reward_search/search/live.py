@@ -146,4 +146,4 @@ def format_live_status(status: dict[str, Any]) -> str:
         f"candidates, {best_text}, {summary.get('gpu_hours', 0.0):.2f} GPU-hours"
     )
     entries = [LeaderboardEntry.from_dict(e) for e in status["entries"]]
-    return head + "\n" + leaderboard_table(entries)
+    return head + "\n" + leaderboard_table(entries, metric=summary.get("metric", "accuracy"))
