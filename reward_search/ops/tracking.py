@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reward_search import io
+from reward_search.candidates.records import rank_entries, rank_labels
 from reward_search.config import ExperimentConfig, TrackingConfig, to_plain
 from reward_search.errors import UserError
 
@@ -157,8 +158,6 @@ class SearchTracking:
 
 def _log_leaderboard(tracking: SearchTracking, entries: Sequence[Any], metric: str) -> None:
     from mlflow import MlflowClient
-
-    from reward_search.candidates.records import rank_entries, rank_labels
 
     ranked = rank_entries(entries, metric)
     columns: dict[str, list[Any]] = {
