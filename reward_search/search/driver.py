@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,13 +129,9 @@ class SearchRun:
 
     def fill_round(self, round: int, wanted: int) -> list[str]:
         """Propose and validate until `round` has `wanted` accepted candidates (bounded attempts)."""
-        import ray
-
         from reward_search.candidates.candidate import normalise_source
         from reward_search.candidates.sandbox import CandidateRunner
-        from reward_search.candidates.validation import validate_candidate
         from reward_search.proposers.feedback import build_feedback
-        from reward_search.task.base_rewards import BASE_REWARDS
 
         self.metrics.round(round)
         entries = self.entries()
@@ -160,24 +155,9 @@ class SearchRun:
                         self.state.duplicates_skipped += 1
                         continue
                     seen.add(shape)
-                    if candidate.name in BASE_REWARDS:
-                        verdict_candidate = candidate.with_verdict("rejected", ("name clashes with a base reward",))
-                        status, reasons = "rejected", ["name clashes with a base reward"]
-                        self.metrics.validated(False, "name")
-                    else:
-                        verdict = validate_candidate(candidate, runner, self.config.candidates)
-                        self.metrics.validated(verdict.accepted, verdict.stage)
-                        verdict_candidate = verdict.candidate or candidate
-                        status = "accepted" if verdict.accepted else "rejected"
-                        reasons = [f"{verdict.stage}: {r}" for r in verdict.reasons]
-                    added = ray.get(
-                        self.leaderboard.add_candidate.remote(
-                            verdict_candidate.to_dict(), round, status, reasons, conditioned_on
-                        )
-                    )
-                    verdicts.append((candidate.id, candidate.name, status == "accepted", reasons))
-                    if added and status == "accepted":
-                        accepted.append(verdict_candidate.id)
+                    added_id = self._record_candidate(candidate, runner, round, conditioned_on, verdicts)
+                    if added_id is not None:
+                        accepted.append(added_id)
                         need -= 1
                         if need == 0:
                             break
@@ -186,18 +166,50 @@ class SearchRun:
         if not accepted and not have:
             self._fail_empty_round(round, attempts)
         self.state.proposed_rounds = sorted({*self.state.proposed_rounds, round})
-        self.state.proposer_state = self.proposer.state()
-        self.state.proposer_usage = self.proposer.usage().to_dict()
-        self.state.save(self.run_dir)
+        self._save_proposer_state()
         usage = self.proposer.usage()
         self.metrics.llm_usage(usage.prompt_tokens + usage.completion_tokens, usage.cost_usd)
         return accepted
 
-    def _fail_empty_round(self, round: int, calls: int) -> None:
-        """Stop the search loudly: no valid reward came from this round's proposer calls (state is kept)."""
+    def _record_candidate(
+        self,
+        candidate: Any,
+        runner: Any,
+        round: int,
+        conditioned_on: int,
+        verdicts: list[tuple[str, str, bool, list[str]]],
+    ) -> str | None:
+        """Validate one new candidate, add it to the leaderboard and to `verdicts`; its id when newly accepted."""
+        import ray
+
+        from reward_search.candidates.validation import validate_candidate
+        from reward_search.task.base_rewards import BASE_REWARDS
+
+        if candidate.name in BASE_REWARDS:
+            verdict_candidate = candidate.with_verdict("rejected", ("name clashes with a base reward",))
+            status, reasons = "rejected", ["name clashes with a base reward"]
+            self.metrics.validated(False, "name")
+        else:
+            verdict = validate_candidate(candidate, runner, self.config.candidates)
+            self.metrics.validated(verdict.accepted, verdict.stage)
+            verdict_candidate = verdict.candidate or candidate
+            status = "accepted" if verdict.accepted else "rejected"
+            reasons = [f"{verdict.stage}: {r}" for r in verdict.reasons]
+        added = ray.get(
+            self.leaderboard.add_candidate.remote(verdict_candidate.to_dict(), round, status, reasons, conditioned_on)
+        )
+        verdicts.append((candidate.id, candidate.name, status == "accepted", reasons))
+        return verdict_candidate.id if added and status == "accepted" else None
+
+    def _save_proposer_state(self) -> None:
+        """Persist the proposer's state and spend with the driver state (a restart continues from them)."""
         self.state.proposer_state = self.proposer.state()
         self.state.proposer_usage = self.proposer.usage().to_dict()
         self.state.save(self.run_dir)
+
+    def _fail_empty_round(self, round: int, calls: int) -> None:
+        """Stop the search loudly: no valid reward came from this round's proposer calls (state is kept)."""
+        self._save_proposer_state()
         summary = getattr(self.proposer, "round_summary", lambda r: "no candidate passed validation")(round)
         self.failure = (
             f"round {round}: no valid reward in {calls} proposer calls: {summary} "
@@ -295,9 +307,30 @@ def run_search(
     """Run (or continue) a search under its run id, holding the run directory's lease (see `search/lease.py`).
 
     A second live driver on the same run directory is refused with one line naming the holder; a stale lease is
-    taken over. The arguments are those of `_search_session`.
+    taken over. The search runs until its rounds or budgets are exhausted, then the finalize phase runs when
+    `finalize` and `config.finalize.enabled`. `trainable` replaces the screening run (tests of scheduling use a
+    cheap one; finalize then runs only with `finalize_trainable`); `proposer` replaces the configured proposer
+    (tests inject an LLM proposer with canned replies).
+
+    The steps: `_open_run` (checks, run directory, run id), then under the lease `_search_session`: `_connect`,
+    `_build_proposer`, `_make_searcher`, `_screen` (the propose/screen loop as Tune trials), `_collect` and
+    `_finalize`.
     """
     from reward_search.search.lease import RunLease
+
+    config, folder, run_id = _open_run(config, run_dir, address, resume, proposer)
+    with RunLease(folder, run_id) as lease:
+        if verbose and lease.took_over is not None:
+            print(f"took over a stale lease ({lease.took_over.describe()})", file=sys.stderr)
+        return _search_session(
+            config, folder, run_id, address, trainable, verbose, proposer, finalize, finalize_trainable
+        )
+
+
+def _open_run(
+    config: ExperimentConfig, run_dir: str | Path | None, address: str | None, resume: bool, proposer: Any
+) -> tuple[ExperimentConfig, Path, str]:
+    """Check what can fail before Ray starts, write the run directory and return it with its config and run id."""
     from reward_search.search.runid import ensure_run_id
     from reward_search.training.placement import preflight
 
@@ -310,63 +343,55 @@ def run_search(
 
         check_api_base(config.proposer.api_base)  # a model server that is not there: one line, exit 2
     prepare_run_dir(config, folder)
-    run_id = ensure_run_id(folder, config.run.name)
-    with RunLease(folder, run_id) as lease:
-        if verbose and lease.took_over is not None:
-            print(f"took over a stale lease ({lease.took_over.describe()})", file=sys.stderr)
-        return _search_session(
-            config, folder, address, trainable, resume, verbose, proposer, finalize, finalize_trainable, run_id
-        )
+    return config, folder, ensure_run_id(folder, config.run.name)
 
 
 def _search_session(
     config: ExperimentConfig,
-    run_dir: str | Path | None = None,
-    address: str | None = None,
-    trainable: Callable[[dict[str, Any]], None] | None = None,
-    resume: bool = False,
-    verbose: bool = True,
-    proposer: Any = None,
-    finalize: bool = True,
-    finalize_trainable: Callable[[dict[str, Any]], None] | None = None,
-    run_id: str = "",
+    folder: Path,
+    run_id: str,
+    address: str | None,
+    trainable: Callable[[dict[str, Any]], None] | None,
+    verbose: bool,
+    proposer: Any,
+    finalize: bool,
+    finalize_trainable: Callable[[dict[str, Any]], None] | None,
 ) -> SearchOutcome:
-    """Run (or continue) a search until its rounds or budgets are exhausted.
-
-    `trainable` replaces the screening run (tests of scheduling use a cheap one; finalize then runs only with
-    `finalize_trainable`); `proposer` replaces the configured proposer (tests inject an LLM proposer with canned
-    replies). After the last round the finalize phase runs when `finalize` and `config.finalize.enabled`.
-    """
-    import ray
-    from ray import tune
-
+    """One driver session over a prepared run directory (the lease held): the steps of `run_search` in order."""
     from reward_search.ops.metrics import SearchMetrics
-    from reward_search.proposers.registry import make_proposer
-    from reward_search.search.leaderboard import leaderboard_actor, namespace_for
-    from reward_search.search.progress import SearchProgress, print_leaderboard
-    from reward_search.search.searcher import RewardSearcher
-    from reward_search.search.sharing import barrier_warning, trial_cap
-    from reward_search.training.placement import tune_resources
-    from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config
-    from reward_search.training.trainable import screening_trainable
+    from reward_search.ops.tracking import start_tracking
+    from reward_search.search.leaderboard import leaderboard_actor
 
     started = time.time()
-    config, folder = resolve_run_dir(config, str(run_dir) if run_dir else None)
-    if resume and not (folder / CONFIG_FILE).is_file():
-        raise UserError(f"{folder}: not a run directory (no {CONFIG_FILE})")
-    prepare_run_dir(config, folder)
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    from reward_search.ops.tracking import start_tracking
-
     tracking = start_tracking(config, folder)  # a missing extra: one line, exit 2; an unreachable URI: a warning
+    dashboard, shared = _connect(config, folder, address, run_id, verbose)
+    leaderboard = leaderboard_actor(folder, run_id)
+    if proposer is None:
+        proposer = _build_proposer(config)
+    run = SearchRun(config, folder, leaderboard, proposer, SearchMetrics(run_id, config.run.name))
+    run.state.sessions += 1
+    run.state.save(folder)
+    searcher, cap, queued = _make_searcher(run, shared, run_id, verbose)
+    _screen(run, searcher, cap, queued, trainable or _screening_trainable(), tracking.callbacks, verbose)
+    entries, searched_all = _collect(run, searcher, tracking, verbose)
+    if finalize:
+        _finalize(run, entries, searcher, searched_all, trainable, finalize_trainable, verbose)
+    if verbose:
+        print(f"report: reward-search report {folder}", file=sys.stdout)
+    return SearchOutcome(folder, entries, searcher.stop_reason, dashboard, time.time() - started)
+
+
+def _connect(
+    config: ExperimentConfig, folder: Path, address: str | None, run_id: str, verbose: bool
+) -> tuple[str | None, bool]:
+    """Start or join Ray in the run's namespace: its dashboard URL, and whether the cluster may be shared."""
+    import ray
+
+    from reward_search.search.tuner import connect_ray, ray_address
+
+    address = ray_address(address)
     shared = address is not None and not ray.is_initialized()  # an existing cluster, maybe other users' too
-    context = ray.init(
-        address=address,
-        namespace=namespace_for(run_id),
-        include_dashboard=config.search.dashboard if address is None else None,
-        log_to_driver=False,
-        ignore_reinit_error=True,
-    )
+    context = connect_ray(address, run_id, dashboard=config.search.dashboard)
     dashboard = getattr(context, "dashboard_url", None) or None
     if verbose:
         from reward_search.ops.auth import dashboard_hint
@@ -376,90 +401,107 @@ def _search_session(
             f"run directory: {folder}\nusing {where}" + (f"; {dashboard_hint(dashboard)}" if dashboard else ""),
             file=sys.stderr,
         )
-    leaderboard = leaderboard_actor(folder, run_id)
-    if proposer is None:
-        from reward_search.task import get_task
+    return dashboard, shared
 
-        task = get_task(config)
-        proposer = make_proposer(
-            config.proposer,
-            task=task,
-            train=task.load_splits().train,
-            allowed_imports=config.candidates.policy.allowed_imports,
-        )
-    run = SearchRun(config, folder, leaderboard, proposer, SearchMetrics(run_id, config.run.name))
-    run.state.sessions += 1
-    run.state.save(folder)
-    cap = trial_cap(config.search, ray.cluster_resources(), shared)  # this search's share of the trial slots
-    warning = barrier_warning(config.search, cap)
+
+def _build_proposer(config: ExperimentConfig) -> Any:
+    """The configured proposer, given the training questions (the evolutionary proposer draws from them)."""
+    from reward_search.proposers.registry import make_proposer
+    from reward_search.task import get_task
+
+    task = get_task(config)
+    return make_proposer(
+        config.proposer,
+        task=task,
+        train=task.load_splits().train,
+        allowed_imports=config.candidates.policy.allowed_imports,
+    )
+
+
+def _make_searcher(run: SearchRun, shared: bool, run_id: str, verbose: bool) -> tuple[Any, int, int]:
+    """The Tune searcher, primed where the run directory left off; its trial cap and the candidates queued."""
+    import ray
+
+    from reward_search.search.searcher import RewardSearcher
+    from reward_search.search.sharing import barrier_warning, trial_cap
+
+    search = run.config.search
+    cap = trial_cap(search, ray.cluster_resources(), shared)  # this search's share of the trial slots
+    warning = barrier_warning(search, cap)
     if verbose:
         print(f"run id {run_id}; up to {cap} trials at once", file=sys.stderr)
         if warning:
             print(f"note: {warning}", file=sys.stderr)
     searcher = RewardSearcher(
-        leaderboard,
+        run.leaderboard,
         run.fill_round,
         run.make_params,
-        config.search.rounds,
-        config.search.candidates_per_round,
-        mode=config.search.mode,
-        gpus_per_trial=config.search.gpus_per_trial,
+        search.rounds,
+        search.candidates_per_round,
+        mode=search.mode,
+        gpus_per_trial=search.gpus_per_trial,
         budget_stop_reason=run.budget_reason,
         slots=cap,
-        max_staleness=config.search.max_staleness,
+        max_staleness=search.max_staleness,
     )
     last_round, proposed, queue = run.resume_point()
     accepted_total = sum(e.status not in ("proposed", "rejected") for e in run.entries())
     searcher.prime(last_round, proposed, queue, accepted_total)
-    resources = tune_resources(config.search)  # one process's GPUs, or a coordinator for Ray Train workers
-    pending_before = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")
-    if pending_before is None:
-        # Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; allow this
-        # search's share of the slots (not the whole cluster's: other searches share it).
-        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(cap)
-    scheduler = None
-    if config.search.asha:
-        scheduler = tune.schedulers.ASHAScheduler(
-            metric="dev_accuracy",
-            mode="max",
-            time_attr="step",
-            max_t=config.training.steps,
-            grace_period=config.search.asha_grace_period,
-        )
-    tuner = tune.Tuner(
-        tune.with_resources(trainable or screening_trainable, resources),
-        tune_config=tune.TuneConfig(
+    return searcher, cap, len(queue)
+
+
+def _screening_trainable() -> Callable[[dict[str, Any]], None]:
+    from reward_search.training.trainable import screening_trainable
+
+    return screening_trainable
+
+
+def _screen(
+    run: SearchRun,
+    searcher: Any,
+    cap: int,
+    queued: int,
+    trainable: Callable[[dict[str, Any]], None],
+    callbacks: Sequence[Any],
+    verbose: bool,
+) -> None:
+    """The propose/screen loop: Tune asks the searcher for trials (it proposes rounds) and runs them to the end."""
+    from reward_search.search.progress import SearchProgress
+    from reward_search.search.tuner import asha_scheduler, build_tuner, pending_trials
+
+    search = run.config.search
+    with pending_trials(cap):
+        tuner = build_tuner(
+            run.config,
+            run.run_dir,
+            trainable,
+            f"session-{run.state.sessions}",
+            _trial_name,
+            SearchProgress(verbose=verbose, metrics=run.metrics),
+            cap,
             search_alg=searcher,
-            scheduler=scheduler,
-            num_samples=config.search.rounds * config.search.candidates_per_round + len(queue),
-            max_concurrent_trials=cap,
-            trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
-        ),
-        run_config=tune.RunConfig(
-            storage_path=str(folder / "tune"),
-            name=f"session-{run.state.sessions}",
-            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
-            checkpoint_config=checkpoint_config(config.run),
-            verbose=0,
-            callbacks=[
-                SearchProgress(verbose=verbose, metrics=run.metrics),
-                DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial),
-                *tracking.callbacks,
-            ],
-        ),
-    )
-    try:
+            scheduler=asha_scheduler(run.config),
+            num_samples=search.rounds * search.candidates_per_round + queued,
+            callbacks=callbacks,
+        )
         tuner.fit()
-    finally:
-        if pending_before is None:
-            os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)
-    ray.get(leaderboard.compact.remote())  # the Parquet snapshot is complete whenever no driver runs
-    run.metrics.gpu_hours(ray.get(leaderboard.summary.remote())["gpu_hours"])
+
+
+def _collect(run: SearchRun, searcher: Any, tracking: Any, verbose: bool) -> tuple[list[LeaderboardEntry], bool]:
+    """After the trials: the leaderboard's entries and whether every round was searched (or a stop was reached).
+
+    The leaderboard is compacted, the spend saved and the leaderboard printed; a round without any valid reward
+    raises (exit 1), so that no finalize runs on an empty leaderboard.
+    """
+    import ray
+
+    config = run.config
+    ray.get(run.leaderboard.compact.remote())  # the Parquet snapshot is complete whenever no driver runs
+    run.metrics.gpu_hours(ray.get(run.leaderboard.summary.remote())["gpu_hours"])
     entries = run.entries()
     tracking.log_leaderboard(entries, config.selection.metric)
-    run.state.proposer_usage = proposer.usage().to_dict()
-    run.state.save(folder)
+    run.state.proposer_usage = run.proposer.usage().to_dict()
+    run.state.save(run.run_dir)
     steady_done = config.search.mode == "steady" and searcher.searched_all()
     searched_all = (
         searcher.stop_reason is not None
@@ -467,47 +509,53 @@ def _search_session(
         or set(run.state.proposed_rounds) >= set(range(1, config.search.rounds + 1))
     )
     if verbose:
+        from reward_search.search.progress import print_leaderboard
+
         print_leaderboard(entries, stream=sys.stdout, metric=config.selection.metric)
         if searcher.stop_reason and not run.failure:
             print(f"stopped: {searcher.stop_reason}", file=sys.stderr)
-    if run.failure:  # a round without any valid reward: exit non-zero, no finalize on an empty leaderboard
+    if run.failure:
         raise UserError(run.failure, exit_code=1)
+    return entries, searched_all
+
+
+def _finalize(
+    run: SearchRun,
+    entries: list[LeaderboardEntry],
+    searcher: Any,
+    searched_all: bool,
+    trainable: Callable[[dict[str, Any]], None] | None,
+    finalize_trainable: Callable[[dict[str, Any]], None] | None,
+    verbose: bool,
+) -> None:
+    """The finalize phase, when enabled and the search finished cleanly with at least one screened candidate."""
+    config = run.config
     cheap_only = trainable is not None and finalize_trainable is None
     screened = any(e.status == "done" for e in entries)
-    if finalize and config.finalize.enabled and searched_all and screened and not searcher.errors and not cheap_only:
-        from reward_search.search.finalize import finalize_run, finalize_table
+    if not (config.finalize.enabled and searched_all and screened and not searcher.errors and not cheap_only):
+        return
+    from reward_search.search.finalize import finalize_run, finalize_table
 
-        if verbose:
-            print(
-                "finalize: ensembles, baseline, random control and seeds (ranked on dev, then test once)",
-                file=sys.stderr,
-            )
-        final = finalize_run(config, folder, entries, trainable=finalize_trainable, verbose=verbose)
-        if verbose:
-            print(finalize_table(final), file=sys.stdout)
     if verbose:
-        print(f"report: reward-search report {folder}", file=sys.stdout)
-    return SearchOutcome(folder, entries, searcher.stop_reason, dashboard, time.time() - started)
+        print(
+            "finalize: ensembles, baseline, random control and seeds (ranked on dev, then test once)",
+            file=sys.stderr,
+        )
+    final = finalize_run(config, run.run_dir, entries, trainable=finalize_trainable, verbose=verbose)
+    if verbose:
+        print(finalize_table(final), file=sys.stdout)
 
 
 def finalize_only(config: ExperimentConfig, run_dir: str | Path, address: str | None = None) -> dict[str, Any]:
     """`reward-search finalize RUN_DIR`: the finalize phase over a run directory's leaderboard."""
-    import ray
-
     from reward_search.search.finalize import finalize_run
-    from reward_search.search.leaderboard import load_entries, namespace_for
+    from reward_search.search.leaderboard import load_entries
+    from reward_search.search.runid import ensure_run_id
+    from reward_search.search.tuner import connect_ray
 
     config, folder = resolve_run_dir(config, str(run_dir))
     entries = load_entries(folder)
     if not any(e.status == "done" for e in entries):
         raise UserError(f"{folder}: no screened candidates yet; run or resume the search first")
-    from reward_search.search.runid import ensure_run_id
-
-    ray.init(
-        address=address or os.environ.get("RAY_ADDRESS") or None,
-        namespace=namespace_for(ensure_run_id(folder, config.run.name)),
-        include_dashboard=False,
-        log_to_driver=False,
-        ignore_reinit_error=True,
-    )
+    connect_ray(address, ensure_run_id(folder, config.run.name), dashboard=False)
     return finalize_run(config, folder, entries)

@@ -240,11 +240,11 @@ def _run_trials(
     trainable: Callable[[dict[str, Any]], None] | None,
     verbose: bool,
 ) -> None:
+    """Run one Tune trial per job, as a grid through the search's Tuner builder, and record each job's result."""
     from ray import tune
 
     from reward_search.search.progress import SearchProgress
-    from reward_search.training.placement import tune_resources
-    from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config
+    from reward_search.search.tuner import build_tuner
     from reward_search.training.trainable import trial_params
 
     if not jobs:
@@ -257,29 +257,21 @@ def _run_trials(
     def name(trial: Any) -> str:
         return f"{phase}-{trial.config['job']['job_name']}-{trial.trial_id[-5:]}"
 
-    resources = tune_resources(config.search)  # the same placement as screening trials
-    runner = trainable or _finalize_trainable
-    tuner = tune.Tuner(
-        tune.with_resources(runner, resources),
+    tuner = build_tuner(  # the same placement as screening trials
+        config,
+        run_dir,
+        trainable or _finalize_trainable,
+        f"finalize-{phase}-{int(time.time())}",
+        name,
+        SearchProgress(verbose=verbose),
+        config.search.max_concurrent_trials,
         param_space={"job": tune.grid_search(params)},
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=config.search.max_concurrent_trials,
-            trial_name_creator=name,
-            trial_dirname_creator=name,
-        ),
-        run_config=tune.RunConfig(
-            storage_path=str(run_dir / "tune"),
-            name=f"finalize-{phase}-{int(time.time())}",
-            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
-            checkpoint_config=checkpoint_config(config.run),
-            verbose=0,
-            callbacks=[
-                SearchProgress(verbose=verbose),
-                DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial),
-            ],
-        ),
     )
-    grid = tuner.fit()
+    _record_results(jobs, tuner.fit(), phase, verbose)
+
+
+def _record_results(jobs: Sequence[FinalJob], grid: Any, phase: str, verbose: bool) -> None:
+    """Attach each trial's final report (or its failure) to its job, printing one line per job when verbose."""
     by_name = {job.name: job for job in jobs}
     for result in grid:
         job = by_name[result.config["job"]["job_name"]]

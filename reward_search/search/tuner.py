@@ -1,0 +1,124 @@
+"""Ray start-up and Tune assembly, shared by the search (`driver.py`) and the finalize phase (`finalize.py`).
+
+Both run their trials the same way: one placement per trial (`training/placement.tune_resources`), trial folders
+under `<run dir>/tune/<session>/`, `search.max_failures` retries, checkpoint retention, and a progress callback.
+Ray and Tune are imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from reward_search.config import ExperimentConfig
+
+PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
+
+
+def ray_address(address: str | None) -> str | None:
+    """The Ray cluster to join: `address`, else $RAY_ADDRESS, else None (start a local Ray)."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def connect_ray(address: str | None, run_id: str, dashboard: bool = False) -> Any:
+    """Join the Ray at `address` (else $RAY_ADDRESS, else a new local one) in the run's namespace; Ray's context.
+
+    A Ray this process already started is reused. `dashboard` applies to a local Ray only (joining a cluster keeps
+    its dashboard as it is). Trial output stays in the trial folders, not on the driver's console.
+    """
+    import ray
+
+    from reward_search.search.leaderboard import namespace_for
+
+    address = ray_address(address)
+    return ray.init(
+        address=address,
+        namespace=namespace_for(run_id),
+        include_dashboard=dashboard if address is None else None,
+        log_to_driver=False,
+        ignore_reinit_error=True,
+    )
+
+
+@contextmanager
+def pending_trials(count: int) -> Iterator[None]:
+    """Let Tune keep `count` trials pending while the block runs (a value set in the environment is kept).
+
+    Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; the search allows
+    its share of the slots (not the whole cluster's: other searches share it).
+    """
+    before = os.environ.get(PENDING_TRIALS_ENV)
+    if before is None:
+        os.environ[PENDING_TRIALS_ENV] = str(count)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PENDING_TRIALS_ENV, None)
+
+
+def asha_scheduler(config: ExperimentConfig) -> Any:
+    """The ASHA early-stopping scheduler on dev accuracy when `search.asha` is set, else None (every trial runs)."""
+    if not config.search.asha:
+        return None
+    from ray import tune
+
+    return tune.schedulers.ASHAScheduler(
+        metric="dev_accuracy",
+        mode="max",
+        time_attr="step",
+        max_t=config.training.steps,
+        grace_period=config.search.asha_grace_period,
+    )
+
+
+def build_tuner(
+    config: ExperimentConfig,
+    run_dir: Path,
+    trainable: Callable[[dict[str, Any]], None],
+    session: str,
+    trial_name: Callable[[Any], str],
+    progress: Any,
+    max_concurrent: int | None,
+    *,
+    search_alg: Any = None,
+    scheduler: Any = None,
+    num_samples: int = 1,
+    param_space: dict[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
+) -> Any:
+    """A `tune.Tuner` running `trainable` with the trial placement, under `<run_dir>/tune/<session>`.
+
+    `progress` is the first callback (the console and leaderboard progress), checkpoint retention the second, then
+    `callbacks` (experiment tracking). `search_alg` proposes trials (the search) or `param_space` lists them (a grid,
+    finalize); `trial_name` names each trial and its folder.
+    """
+    from ray import tune
+
+    from reward_search.training.placement import tune_resources
+    from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config
+
+    resources = tune_resources(config.search)  # one process's GPUs, or a coordinator for Ray Train workers
+    return tune.Tuner(
+        tune.with_resources(trainable, resources),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=max_concurrent,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            storage_path=str(run_dir / "tune"),
+            name=session,
+            failure_config=tune.FailureConfig(max_failures=config.search.max_failures),
+            checkpoint_config=checkpoint_config(config.run),
+            verbose=0,
+            callbacks=[progress, DropCheckpointsWhenDone(config.run.keep_checkpoints_after_trial), *callbacks],
+        ),
+    )
