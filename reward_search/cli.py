@@ -319,9 +319,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps({"entries": [e.to_dict() for e in entries], "state": vars(state)}, indent=2, default=str))
         return 0
     rounds = max((e.round for e in entries), default=0)
+    from reward_search.proposers.base import spend_text
+
     print(
         f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
-        f"{state.sessions} driver session(s); proposer spend ${state.proposer_usage.get('cost_usd', 0.0):.4f}"
+        f"{state.sessions} driver session(s); proposer spend "
+        f"{spend_text(state.proposer_usage.get('cost_usd'), state.proposer_usage.get('unpriced_calls', 0))}"
     )
     from reward_search.proposers.transcripts import format_round_counts
 

@@ -12,7 +12,7 @@ from reward_search.candidates.records import LeaderboardEntry
 from reward_search.candidates.sandbox import CandidateRunner
 from reward_search.candidates.validation import validate_source
 from reward_search.config import DataConfig
-from reward_search.proposers.base import BudgetExhausted, ProposerError
+from reward_search.proposers.base import BudgetExhausted, ProposerError, spend_text
 from reward_search.proposers.feedback import build_feedback
 from reward_search.proposers.llm import LLMProposer, import_litellm, sample_qa
 from reward_search.proposers.parsing import parse_reply
@@ -164,10 +164,15 @@ def test_unknown_model_cost_is_unknown_unless_priced(train):
     unknown.propose(build_feedback([], 1), 1, round=1)
     assert unknown.records[0].cost_usd is None and not unknown.records[0].cost_known  # unknown, not $0
     assert unknown.usage().cost_usd == 0  # the budget counts known dollars only
+    assert unknown.usage().unpriced_calls == 1  # and what status and the report show says "unknown", not $0
+    assert spend_text(unknown.usage().cost_usd, unknown.usage().unpriced_calls).startswith("unknown (1 call ")
+    assert spend_text(0.5, 2) == "$0.5000 + unknown (2 calls to an unpriced model)"
+    assert spend_text(0.0) == "$0.0000"
     priced = _proposer(train, reply, model="hosted_vllm/my-model", input_usd_per_mtok=1.0, output_usd_per_mtok=2.0)
     priced.propose(build_feedback([], 1), 1, round=1)
     record = priced.records[0]
     assert record.cost_usd == pytest.approx((record.prompt_tokens + 2 * record.completion_tokens) / 1e6)
+    assert priced.usage().unpriced_calls == 0
 
 
 def test_retries_run_out_without_an_exception_and_auth_errors_raise(train, secret_env):

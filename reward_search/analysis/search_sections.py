@@ -215,7 +215,15 @@ def _llm_by_round(state: dict[str, Any]) -> dict[int, dict[str, float]]:
         row = per_round[int(record.get("round", 0))]
         for key in ("prompt_tokens", "completion_tokens", "cost_usd"):
             row[key] += float(record.get(key) or 0.0)
+        row["unpriced_calls"] += record.get("cost_known") is False
     return per_round
+
+
+def _dollars(cost_usd: float | None, unpriced_calls: int) -> str:
+    """A dollar cell: "unknown" when some calls went to a model without a price, never a silent $0."""
+    if not unpriced_calls:
+        return fmt(cost_usd, 4)
+    return "unknown" if not cost_usd else f"{fmt(cost_usd, 4)} + unknown"
 
 
 def cost_section(data: RunData) -> Section:
@@ -244,7 +252,7 @@ def cost_section(data: RunData) -> Section:
                 fmt(sum(e.train_seconds or 0.0 for e in group) / 3600, 4),
                 tokens(row, "prompt_tokens"),
                 tokens(row, "completion_tokens"),
-                fmt(row["cost_usd"], 4) if row is not None else "—",
+                _dollars(row["cost_usd"], int(row["unpriced_calls"])) if row is not None else "—",
             )
         )
     trained = {j.result.get("trial_key") or j.name: j for j in data.jobs}  # a seed re-run may reuse a recipe's trial
@@ -273,7 +281,7 @@ def cost_section(data: RunData) -> Section:
             fmt((sum(e.train_seconds or 0.0 for e in data.entries) + final_seconds) / 3600, 4),
             fmt(usage.get("prompt_tokens")),
             fmt(usage.get("completion_tokens")),
-            fmt(usage.get("cost_usd"), 4),
+            _dollars(usage.get("cost_usd"), int(usage.get("unpriced_calls") or 0)) if usage else "—",
         )
     )
     section.add(

@@ -42,10 +42,11 @@ class ProposerUsage:
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # the priced calls only
     latency_s: float = 0.0
     candidates: int = 0
     errors: list[str] = field(default_factory=list)
+    unpriced_calls: int = 0  # calls whose price is unknown (a model litellm cannot price): not counted as $0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -54,6 +55,16 @@ class ProposerUsage:
     def from_dict(cls, data: dict[str, Any]) -> ProposerUsage:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def spend_text(cost_usd: float | None, unpriced_calls: int = 0) -> str:
+    """Dollars spent as a reader should see them: unpriced calls make the figure unknown, never $0."""
+    if not unpriced_calls:
+        return f"${cost_usd or 0.0:.4f}"
+    calls = f"{unpriced_calls} call{'s' if unpriced_calls != 1 else ''}"
+    if not cost_usd:
+        return f"unknown ({calls} to an unpriced model; set proposer.input_usd_per_mtok to price it)"
+    return f"${cost_usd:.4f} + unknown ({calls} to an unpriced model)"
 
 
 @dataclass(frozen=True)

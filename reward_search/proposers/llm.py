@@ -531,6 +531,7 @@ class LLMProposer(Proposer):
                 record.cost_usd = float(import_litellm().completion_cost(completion_response=response) or 0.0)
             except Exception as exc:  # litellm raises several types for a model missing from its price list
                 record.cost_usd, record.cost_known = None, False
+                self._usage.unpriced_calls += 1
                 record.notes.append(
                     redact(f"cost unknown ({type(exc).__name__}); set proposer.input_usd_per_mtok to price it")
                 )
