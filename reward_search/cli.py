@@ -228,7 +228,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     _quiet_libraries()
-    from reward_search.training.screening import print_summary, run_screening
+    from reward_search.training.console import print_summary
+    from reward_search.training.screening import run_screening
 
     try:
         result = run_screening(config, spec, args.out, progress=not args.no_progress)
@@ -321,10 +322,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     rounds = max((e.round for e in entries), default=0)
     from reward_search.proposers.base import spend_text
 
+    records = state.proposer_state.get("records", []) or []  # older states lack the count: the records have it
+    unpriced = state.proposer_usage.get("unpriced_calls") or sum(r.get("cost_known") is False for r in records)
     print(
         f"run {folder.name}: round {rounds} of {config.search.rounds}, {len(entries)} candidates, "
         f"{state.sessions} driver session(s); proposer spend "
-        f"{spend_text(state.proposer_usage.get('cost_usd'), state.proposer_usage.get('unpriced_calls', 0))}"
+        f"{spend_text(state.proposer_usage.get('cost_usd'), unpriced)}"
     )
     from reward_search.proposers.transcripts import format_round_counts
 
