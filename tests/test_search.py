@@ -226,7 +226,7 @@ def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
             "search.max_failures=3",
             "search.cluster_share=1.0",  # the only search on this cluster (a shared one defaults to half)
         )
-        outcome = run_search(config, address=cluster.address, trainable=cheap_trainable, verbose=False)
+        outcome = run_search(config, address=cluster.address, trainable=cheap_trainable, finalize=False, verbose=False)
         placements = [json.loads(line) for line in (tmp_path / "placements.jsonl").read_text().splitlines()]
         assert len(placements) == 4
         pairs = {(p["node"], p["gpus"]) for p in placements}
@@ -267,7 +267,9 @@ def test_multi_node_gpu_placement_and_node_loss(tmp_path, no_ray):
         )
         remover = threading.Thread(target=remove_when_busy, daemon=True)
         remover.start()
-        outcome2 = run_search(config2, address=cluster.address, trainable=cheap_trainable, verbose=False)
+        outcome2 = run_search(
+            config2, address=cluster.address, trainable=cheap_trainable, finalize=False, verbose=False
+        )
         remover.join(5)
         assert removed, "no trial ever started on the node to remove"
         accepted = [e for e in outcome2.entries if e.status != "rejected"]

@@ -308,9 +308,9 @@ def run_search(
 
     A second live driver on the same run directory is refused with one line naming the holder; a stale lease is
     taken over. The search runs until its rounds or budgets are exhausted, then the finalize phase runs when
-    `finalize` and `config.finalize.enabled`. `trainable` replaces the screening run (tests of scheduling use a
-    cheap one; finalize then runs only with `finalize_trainable`); `proposer` replaces the configured proposer
-    (tests inject an LLM proposer with canned replies).
+    `finalize` and `config.finalize.enabled`. `trainable` replaces the screening run and `finalize_trainable` the
+    finalize trials (tests of scheduling use cheap ones, or pass `finalize=False`); `proposer` replaces the
+    configured proposer (tests inject an LLM proposer with canned replies).
 
     The steps: `_open_run` (checks, run directory, run id), then under the lease `_search_session`: `_connect`,
     `_build_proposer`, `_make_searcher`, `_screen` (the propose/screen loop as Tune trials), `_collect` and
@@ -365,7 +365,7 @@ def _search_session(
     started = time.time()
     tracking = start_tracking(config, folder)  # a missing extra: one line, exit 2; an unreachable URI: a warning
     dashboard, shared = _connect(config, folder, address, run_id, verbose)
-    leaderboard = leaderboard_actor(folder, run_id)
+    leaderboard = leaderboard_actor(folder, run_id, config.selection.metric)
     if proposer is None:
         proposer = _build_proposer(config)
     run = SearchRun(config, folder, leaderboard, proposer, SearchMetrics(run_id, config.run.name))
@@ -375,7 +375,7 @@ def _search_session(
     _screen(run, searcher, cap, queued, trainable or _screening_trainable(), tracking.callbacks, verbose)
     entries, searched_all = _collect(run, searcher, tracking, verbose)
     if finalize:
-        _finalize(run, entries, searcher, searched_all, trainable, finalize_trainable, verbose)
+        _finalize(run, entries, searcher, searched_all, finalize_trainable, verbose)
     if verbose:
         print(f"report: reward-search report {folder}", file=sys.stdout)
     return SearchOutcome(folder, entries, searcher.stop_reason, dashboard, time.time() - started)
@@ -524,15 +524,13 @@ def _finalize(
     entries: list[LeaderboardEntry],
     searcher: Any,
     searched_all: bool,
-    trainable: Callable[[dict[str, Any]], None] | None,
     finalize_trainable: Callable[[dict[str, Any]], None] | None,
     verbose: bool,
 ) -> None:
     """The finalize phase, when enabled and the search finished cleanly with at least one screened candidate."""
     config = run.config
-    cheap_only = trainable is not None and finalize_trainable is None
     screened = any(e.status == "done" for e in entries)
-    if not (config.finalize.enabled and searched_all and screened and not searcher.errors and not cheap_only):
+    if not (config.finalize.enabled and searched_all and screened and not searcher.errors):
         return
     from reward_search.search.finalize import finalize_run, finalize_table
 
