@@ -4,8 +4,7 @@
     splits = task.load_splits()
     prompt = render_prompt(tokenizer, task.messages(question))
 
-Concrete tasks (GSM8K, JSONL) are chosen in `registry.py`. No module of this package may import
-`reward_search.config` at module level: config imports the proposers, which import this package.
+Concrete tasks (GSM8K, JSONL) are chosen in `registry.py`.
 """
 
 from reward_search.task.base import Problem, Splits, Task, render_prompt

@@ -10,15 +10,13 @@ import json
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from reward_search.config import DataConfig
 from reward_search.errors import DataError
 from reward_search.task.base import Problem, Splits, Task, packaged_prompt, prompt_from_file
 from reward_search.task.grading import completion_text, extract_answer, is_correct
 from reward_search.task.splits import carve_dev, default_dev_size, make_splits
-
-if TYPE_CHECKING:  # config imports proposers, which import task: a module-level import would be a cycle
-    from reward_search.config import DataConfig
 
 SAMPLE_PACKAGE = "reward_search.task.data"
 SAMPLE_FOLDER = "gsm8k_sample"
@@ -133,8 +131,6 @@ class GSM8KTask(Task):
     description = "grade-school math word problems"
 
     def __init__(self, config: DataConfig | None = None) -> None:
-        from reward_search.config import DataConfig
-
         self.config = config or DataConfig()
 
     def _raw_splits(self) -> tuple[dict[str, tuple[Problem, ...]], str]:

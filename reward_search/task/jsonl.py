@@ -14,15 +14,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from reward_search.config import DataConfig
 from reward_search.errors import DataError
 from reward_search.task.base import Problem, Splits, Task, packaged_prompt, prompt_from_file
 from reward_search.task.grading import completion_text, extract_answer, is_correct
 from reward_search.task.splits import carve_dev, default_dev_size, make_splits, question_key
-
-if TYPE_CHECKING:  # config imports proposers, which import task: a module-level import would be a cycle
-    from reward_search.config import DataConfig
 
 PROMPT_FILE = "system_jsonl.txt"
 ROW_FORMAT = 'one JSON object per line with "question" and a numeric "answer"'

@@ -7,21 +7,17 @@ subclass `Task` in a module of this package, add it to `TASKS` and say in `task_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from reward_search.config import DataConfig
 from reward_search.task.base import Splits, Task
 from reward_search.task.gsm8k import GSM8KTask
 from reward_search.task.jsonl import JsonlTask
-
-if TYPE_CHECKING:  # config imports proposers, which import task: a module-level import would be a cycle
-    from reward_search.config import DataConfig
 
 TASKS: dict[str, type[Task]] = {GSM8KTask.name: GSM8KTask, JsonlTask.name: JsonlTask}
 
 
 def _data_config(config: Any) -> DataConfig:
-    from reward_search.config import DataConfig
-
     if config is None:
         return DataConfig()
     return config if isinstance(config, DataConfig) else config.data
