@@ -86,6 +86,22 @@ def test_get_task_takes_the_data_config_or_the_whole_experiment_config(tmp_path)
     assert get_task(load_config(SMOKE)).display_name == "GSM8K"
 
 
+def test_the_llm_proposer_prompt_names_the_task_it_is_given(tmp_path):
+    from reward_search.proposers.feedback import build_feedback
+    from reward_search.proposers.registry import make_proposer
+    from reward_search.proposers.settings import ProposerConfig
+
+    train = write_jsonl(tmp_path / "sums.jsonl", arithmetic(30))
+    task = get_task(jsonl_config(train, name="Sums"))
+    config = ProposerConfig(kind="llm", model="anthropic/claude-sonnet-4-5")
+    proposer = make_proposer(config, task=task, train=task.load_splits().train)
+    text = "\n".join(m["content"] for m in proposer.messages(build_feedback([], 1), 2, 1))
+    assert "on Sums: problems whose answer is a number" in text and "search on Sums" in text
+    assert task.system_prompt() in text and "GSM8K" not in text and "grade-school" not in text
+    default = make_proposer(config).messages(build_feedback([], 1), 2, 1)  # no task given: GSM8K, as before
+    assert "on GSM8K: grade-school math word problems" in default[0]["content"]
+
+
 # --- dev and test carve -----------------------------------------------------------------------------------------
 
 
