@@ -176,8 +176,8 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
 
     from reward_search.task.gsm8k import get_task
     from reward_search.training.generation import FAST_VARIANT_ENV, GenerationTimer
-    from reward_search.training.screening import build_session
     from reward_search.training.spec import RewardSpec
+    from reward_search.training.trainer import build_session
 
     preset = Preset(**{**spec["preset"], "packing": tuple(spec["preset"]["packing"])})
     backend, count = spec["backend"], spec["count"]

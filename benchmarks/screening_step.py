@@ -37,8 +37,8 @@ def step_costs(preset: str, steps: int, overrides: list[str]) -> dict:
     from reward_search.config import load_config
     from reward_search.task.gsm8k import get_task
     from reward_search.training.generation import GenerationTimer
-    from reward_search.training.screening import build_session
     from reward_search.training.spec import RewardSpec
+    from reward_search.training.trainer import build_session
 
     config = load_config(REPO / "experiments" / f"{preset}.yaml", [f"training.steps={steps}", *overrides])
     spec = RewardSpec((RewardCandidate.from_source(REWARD.read_text()),))

@@ -248,7 +248,7 @@ def test_a_failing_ensemble_member_scores_zero_is_recorded_and_its_worker_restar
 def test_finalize_jobs_build_zero_on_failure_members():
     from reward_search.candidates.rewards import SandboxedReward
     from reward_search.training.member_rewards import ZeroOnFailureReward
-    from reward_search.training.screening import build_reward_funcs
+    from reward_search.training.trainer import build_reward_funcs
 
     board = ranked([entry(i, 1, 0.1 * i) for i in range(1, 4)])
     config = load_config(SMOKE)

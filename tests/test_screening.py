@@ -20,8 +20,10 @@ from reward_search.errors import UserError
 from reward_search.task import get_task
 from reward_search.testing.advantages import advantages
 from reward_search.training.curves import CurveRecorder, TrainingDiverged
-from reward_search.training.screening import build_session, latest_checkpoint, run_screening
+from reward_search.training.screening import run_screening
 from reward_search.training.spec import RewardSpec, trial_key
+from reward_search.training.trainer import build_session
+from reward_search.training.trial_cache import latest_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"
