@@ -268,3 +268,24 @@ def test_a_smoke_search_on_a_jsonl_task_names_the_task_not_gsm8k(tmp_path, monke
     page = build_report(run_dir, n_resamples=50)
     for text in (page.read_text(encoding="utf-8"), (page.parent / "report.md").read_text(encoding="utf-8")):
         assert "Sums" in text and "GSM8K" not in text
+
+
+def test_editing_the_prompt_file_changes_every_trial_key(tmp_path):
+    """A user's prompt file is part of a trial's identity, so an edit between sessions retrains, never reuses."""
+    from reward_search.training.spec import RewardSpec, trial_key
+
+    train = write_jsonl(tmp_path / "train.jsonl", arithmetic(30))
+    prompt = tmp_path / "prompt.txt"
+    config = load_config(SMOKE)
+    spec = RewardSpec(candidates=())
+
+    def key() -> str:
+        return trial_key(config, spec, get_task(jsonl_config(train, prompt_file=str(prompt))).load_splits().manifest)
+
+    prompt.write_text("Answer inside <solution></solution>.\n", encoding="utf-8")
+    first = key()
+    assert first == key()  # stable while the file is unchanged
+    prompt.write_text("Think, then answer inside <solution></solution>.\n", encoding="utf-8")
+    assert key() != first
+    packaged = get_task(jsonl_config(train)).load_splits().manifest
+    assert packaged.prompt_sha256 == ""  # packaged prompts are fixed by the version: GSM8K keys do not change

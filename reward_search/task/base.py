@@ -41,6 +41,9 @@ class DataManifest:
     removed_overlap: int
     splits: dict[str, SplitInfo]
     display_name: str = ""  # how the report names the task ("GSM8K", or a JSONL task's name)
+    # sha256 of a user-supplied system prompt file (data.prompt_file): part of every trial's key, so that editing
+    # the file between sessions retrains instead of reusing trials; empty for packaged prompts (fixed by version).
+    prompt_sha256: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Every bad row is one `DataError` naming the file, the line and the field, which 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -122,7 +123,8 @@ class JsonlTask(Task):
             raise DataError(f"{config.train_file}: no training items left once the dev and test questions are removed")
         location = str(Path(config.train_file).expanduser().resolve())
         parts = {"train": pool, "dev": dev, "test": test}
-        return make_splits(self, config.source, location, parts, config.dev_seed, removed + dropped)
+        prompt = hashlib.sha256(self.system_prompt().encode("utf-8")).hexdigest() if config.prompt_file else ""
+        return make_splits(self, config.source, location, parts, config.dev_seed, removed + dropped, prompt)
 
     def system_prompt(self) -> str:
         if self.config.prompt_file:

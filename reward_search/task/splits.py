@@ -71,12 +71,14 @@ def make_splits(
     parts: dict[str, tuple[Problem, ...]],
     dev_seed: int,
     removed: int,
+    prompt_sha256: str = "",
 ) -> Splits:
     """Splits (train pool, dev, test) checked for overlap, with the manifest that fingerprints them."""
     check_disjoint(parts)
     manifest = DataManifest(
         task=task.name,
         display_name=task.display_name,
+        prompt_sha256=prompt_sha256,
         source=source,
         location=location,
         dev_seed=dev_seed,

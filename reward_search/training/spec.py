@@ -89,7 +89,8 @@ def key_payload(config: ExperimentConfig, spec: RewardSpec, manifest: DataManife
             "task": manifest.task,
             "dev_seed": manifest.dev_seed,
             "splits": {name: info.sha256 for name, info in manifest.splits.items()},
-        },
+        }
+        | ({"prompt": manifest.prompt_sha256} if manifest.prompt_sha256 else {}),
     }
 
 
