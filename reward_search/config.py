@@ -526,6 +526,26 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise ConfigError(f"{source}{exc}") from None
 
 
+def add_config_args(parser: Any, required: bool = False) -> None:
+    """A command's config arguments: the experiment YAML file and any number of `--set KEY=VALUE` overrides."""
+    parser.add_argument(
+        "experiment", nargs=None if required else "?", help="experiment YAML file (defaults apply without one)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field by its dotted path, e.g. --set eval.limit=20 (repeatable)",
+    )
+
+
+def config_from_args(args: Any, extra: Sequence[str] = ()) -> ExperimentConfig:
+    """The config that `add_config_args`'s arguments name, with `extra` overrides applied after `--set`."""
+    return load_config(args.experiment, [*args.overrides, *extra])
+
+
 def dump_config(config: ExperimentConfig) -> str:
     """The resolved config as YAML text (loadable again by `load_config`)."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False)

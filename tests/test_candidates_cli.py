@@ -115,10 +115,10 @@ def test_cli_imports_stay_light():
 def test_parser_wiring():
     import argparse
 
-    from reward_search.candidates.cli import add_rewards_parser
+    from reward_search.candidates.cli import register
 
     parser = argparse.ArgumentParser()
-    add_rewards_parser(parser.add_subparsers(dest="command"))
+    register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["rewards", "check", "f.py", "--name", "n", "--json"])
     assert (args.command, args.rewards_command, args.file, args.name, args.json) == (
         "rewards",

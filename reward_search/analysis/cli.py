@@ -25,7 +25,7 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_report_parser(subparsers: Any) -> None:
+def register(subparsers: Any) -> None:
     """Add the `report` command to an argparse subparsers object (its handler is `run_report`)."""
     report = subparsers.add_parser(
         "report", help="write report/index.html and report/report.md (figures, CIs, McNemar) for a run directory"

@@ -22,8 +22,8 @@ from reward_search.errors import UserError
 BATCH = 64  # completions per sandbox call when scoring a file of rows
 
 
-def add_rewards_parser(subparsers: Any) -> None:
-    """Add the `rewards` command (`check`, `score`) to an argparse subparsers object."""
+def register(subparsers: Any) -> None:
+    """Add the `rewards` command (`check`, `score`, `doctor`) with its handler, `run_rewards`."""
     rewards = subparsers.add_parser("rewards", help="validate candidate reward files and score completions")
     commands = rewards.add_subparsers(dest="rewards_command", metavar="{check,score,doctor}", required=True)
     check = commands.add_parser("check", help="policy, sandbox and probe checks for one reward file")
@@ -36,6 +36,7 @@ def add_rewards_parser(subparsers: Any) -> None:
     score.add_argument("--json", action="store_true", help="print one JSON object")
     doctor = commands.add_parser("doctor", help="which sandbox layers this host supports (starts one real worker)")
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    rewards.set_defaults(handler=run_rewards)
 
 
 def _read_source(path: str) -> str:
@@ -215,7 +216,7 @@ def run_rewards(args: argparse.Namespace, config: CandidatesConfig | None = None
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (`python -m reward_search.candidates.cli rewards ...`) until the main CLI wires it in."""
     parser = argparse.ArgumentParser(prog="reward-search")
-    add_rewards_parser(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True))
     return run_rewards(parser.parse_args(argv))
 
 

@@ -131,8 +131,10 @@ def cmd_jobs_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_ops_parsers(subparsers: Any) -> None:
-    """Add `submit` and `jobs` to the `reward-search` command line."""
+def register(subparsers: Any) -> None:
+    """Add `submit`, `jobs` and `estimate` to the `reward-search` command line."""
+    from reward_search.ops.estimate import add_estimate_parser
+
     p = subparsers.add_parser(
         "submit",
         help="run a search on a Ray cluster as a Ray Job",
@@ -182,3 +184,4 @@ def add_ops_parsers(subparsers: Any) -> None:
     q.add_argument("job_id", metavar="ID")
     _add_address(q)
     q.set_defaults(handler=cmd_jobs_stop)
+    add_estimate_parser(subparsers)
