@@ -107,6 +107,10 @@ def final_stats(data: RunData, n_resamples: int, seed: int) -> FinalStats:
 
 
 def ensembles_section(data: RunData, stats: FinalStats, report_dir: Path) -> Section:
+    """The finalize jobs on test: a forest plot and one table row per configuration, with CIs and paired Δ.
+
+    Long because: one table of eleven columns is built and described top to bottom, as the reader sees it.
+    """
     section = Section("ensembles", "Ensembles, baseline and random control (test)")
     if stats.summary is None:
         section.add(Paragraph("No finalize job has test records yet, so there are no ensemble statistics.", note=True))
@@ -175,6 +179,10 @@ def ensembles_section(data: RunData, stats: FinalStats, report_dir: Path) -> Sec
 
 
 def mcnemar_section(stats: FinalStats, report_dir: Path) -> Section:
+    """Pairwise McNemar tests of the finalize configurations on test: a p-value heatmap and the table.
+
+    Long because: the section is written top to bottom as the reader sees it (guards, figure, table, notes).
+    """
     section = Section("mcnemar", "Pairwise McNemar tests (test)")
     if stats.summary is None or len(stats.summary.names) < 2:
         section.add(Paragraph("Fewer than two configurations with test records: no pairwise tests.", note=True))

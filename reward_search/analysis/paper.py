@@ -91,6 +91,10 @@ def _too_small(data: RunData) -> list[Paragraph]:
 
 
 def paper_section(data: RunData, stats: FinalStats, paper: PaperFigures = PAPER) -> Section:
+    """The paper's headline figures beside this run's, one table row per figure.
+
+    Long because: each row is one figure of the paper next to ours; a row list reads best in one place.
+    """
     section = Section("paper", "Paper versus this run")
     sel = data.selection_split
     rows = []

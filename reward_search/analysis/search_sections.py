@@ -227,6 +227,11 @@ def _dollars(cost_usd: float | None, unpriced_calls: int) -> str:
 
 
 def cost_section(data: RunData) -> Section:
+    """GPU-hours, wall-clock and LLM spend per round and in total.
+
+    Long because: one table (rounds, finalize, total) whose rows share the finalize seconds and GPUs per trial,
+    built top to bottom as the report shows it.
+    """
     section = Section("cost", "Cost")
     llm = _llm_by_round(data.driver_state)
     usage = data.driver_state.get("proposer_usage") or {}

@@ -143,6 +143,9 @@ def summarize_configurations(
     (optional, same keys) says whether an answer was extracted, for the paper's F1 (absent: correct answers only).
     `reference` defaults to the configuration with the highest accuracy (the first one on ties). `family` names the
     configurations McNemar compares (default: all); `mcnemar` is its mode ("exact" or "paper", see `mcnemar`).
+
+    Long because: the input checks and the three tables it assembles (CIs and paired differences from one joint
+    bootstrap, then McNemar) share the correctness matrix and the names; splitting would pass them all around.
     """
     names, correct = bool_matrix(correctness)
     if extracted is None:
