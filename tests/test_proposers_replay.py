@@ -214,6 +214,20 @@ def test_self_correction_quotes_parse_errors_and_rejections(tmp_path, train, mon
     assert proposer.round_summary(1) == "1 reply cut off, 1 reward rejected, 1 repeated reward"
 
 
+def test_a_resubmitted_reward_is_named_in_the_next_request(tmp_path, train):
+    """Seen with Qwen2.5-Coder-1.5B: round 2 repeated round 1's rewards verbatim. The next call is told so."""
+    with ReplayServer([FENCED_REPLY, FENCED_REPLY, FENCED_REPLY]) as server:
+        proposer = _proposer(server.url, train)
+        feedback = build_feedback([], 1, proposer.config)
+        first = proposer.propose(feedback, 2, 1)
+        assert first and proposer.propose(feedback, 2, 1) == []  # the repeat is dropped, not screened twice
+        proposer.propose(feedback, 2, 1)
+    prompts = [r["body"]["messages"][1]["content"] for r in server.requests]
+    assert "resubmitted" not in prompts[1]
+    names = ", ".join(c.name for c in first)
+    assert f"reply 2 resubmitted earlier rewards unchanged ({names}): write new ones" in prompts[2]
+
+
 def test_transcripts_redact_secrets(tmp_path, train, key_env):
     """The key litellm sends to the server never reaches the run directory, even when the model echoes it."""
     echo = {"reply": f"Your key is {SECRET}. I cannot write rewards today."}

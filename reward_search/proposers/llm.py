@@ -52,6 +52,7 @@ from reward_search.task.base import Problem, Task
 
 SCORE_RANGE = "[-3, 3] (the base rewards use -4 to +3)"
 MAX_RECORDED_ERRORS = 50
+DUPLICATE = "same code as an earlier candidate"  # the note on a reward dropped as a resubmission
 MAX_PROBLEM_CHARS = 400  # one quoted problem in a correction section
 REWARDS_SCHEMA = {  # structured output: the same objects the JSON reply format asks for
     "type": "object",
@@ -338,6 +339,9 @@ class LLMProposer(Proposer):
         if parsed.repairs:
             problems.append(f"{label} had broken JSON ({parsed.repairs.removeprefix('repaired ')}): follow the format")
         problems.extend(_quote(f"{label}: {error}") for error in parsed.errors)
+        resubmitted = [note.split(":")[0].removeprefix("dropped ") for note in record.notes if note.endswith(DUPLICATE)]
+        if resubmitted:  # a model that repeats itself is told so, or it repeats itself again
+            problems.append(f"{label} resubmitted earlier rewards unchanged ({', '.join(resubmitted)}): write new ones")
 
     def note_verdicts(self, round: int, verdicts: Sequence[tuple[str, str, bool, Sequence[str]]]) -> None:
         """The driver's validation outcome for candidates of `round`: (candidate id, name, accepted, reasons).
@@ -413,7 +417,7 @@ class LLMProposer(Proposer):
             code, hint = item["code"], item["name"]
             key = _source_key(code)
             if key in self._seen or key in earlier:
-                notes.append(f"dropped {hint or 'an unnamed reward'}: same code as an earlier candidate")
+                notes.append(f"dropped {hint or 'an unnamed reward'}: {DUPLICATE}")
                 continue
             self._seen.add(key)
             try:
