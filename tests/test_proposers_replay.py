@@ -265,7 +265,7 @@ def test_unreachable_api_base_is_one_line_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_round_without_valid_rewards_fails_loudly(tmp_path, capsys):
+def test_a_round_without_valid_rewards_fails_loudly(tmp_path, capfd, caplog):
     """A model that never writes a usable reward: exit 1, one line naming the cause and folder, no finalize."""
     from reward_search.cli import main
 
@@ -280,7 +280,7 @@ def test_a_round_without_valid_rewards_fails_loudly(tmp_path, capsys):
                 *("--set", f"run.storage_path={tmp_path}", "--set", "proposer.reply_format=json"),
             ]
         )
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     lines = [line for line in captured.err.splitlines() if line.startswith("reward-search: error")]
     folder = tmp_path / "smoke"
     assert code == 1 and len(lines) == 1, captured.err
@@ -291,8 +291,10 @@ def test_a_round_without_valid_rewards_fails_loudly(tmp_path, capsys):
         "call-2.json",
     ]
     assert not (folder / "finalize.json").exists() and "finalize:" not in captured.err
+    assert "Traceback" not in captured.err  # an expected stop, not a crash: no traceback printed or logged
+    assert not [r.getMessage() for r in caplog.records if r.exc_info], "a traceback was logged"
     assert main(["status", str(folder)]) == 0
-    status = capsys.readouterr().out
+    status = capfd.readouterr().out
     assert "round 1: 2 LLM calls" in status and "0 accepted" in status
 
 

@@ -33,6 +33,10 @@ class BudgetExhausted(ProposerError):
     """The proposer's dollar budget is spent: `propose` raises this before any call that would exceed it."""
 
 
+class EmptyRound(ProposerError):
+    """A round's proposer calls ran out without one valid reward: the search stops with the cause in one line."""
+
+
 @dataclass
 class ProposerUsage:
     """What a proposer has spent so far: calls, retries, tokens, dollars and seconds waiting for replies."""

@@ -22,6 +22,7 @@ from reward_search import io
 from reward_search.candidates.records import LeaderboardEntry
 from reward_search.config import ExperimentConfig, dump_config, load_config, to_plain
 from reward_search.errors import UserError
+from reward_search.proposers.base import EmptyRound
 
 STATE_FILE = "driver_state.json"
 CONFIG_FILE = "config.yaml"
@@ -215,7 +216,7 @@ class SearchRun:
             f"round {round}: no valid reward in {calls} proposer calls: {summary} "
             f"({self.run_dir / 'proposals' / f'round-{round}'}/)"
         )
-        raise RuntimeError(self.failure)
+        raise EmptyRound(self.failure)
 
     def feedback_entries(self, entries: list[LeaderboardEntry], round: int) -> tuple[list[LeaderboardEntry], int]:
         """What a round's feedback shows, and how many finished trial results it includes.

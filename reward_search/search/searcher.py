@@ -27,6 +27,7 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from reward_search.candidates.records import LeaderboardEntry
+from reward_search.proposers.base import ProposerError
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,10 @@ class RewardSearcher(Searcher):
             try:
                 accepted = self.fill_round(round, wanted)
             except Exception as exc:  # a proposer failure must not kill Tune's loop; the run stops cleanly
-                logger.exception("proposing round %d failed", round)
+                if isinstance(exc, ProposerError):  # an expected stop (empty round, budget): the driver says why
+                    logger.debug("proposing round %d stopped: %s", round, exc)
+                else:
+                    logger.exception("proposing round %d failed", round)
                 with self._lock:
                     self.errors.append(f"round {round}: {type(exc).__name__}: {exc}")
                     self.stop_reason = f"proposing round {round} failed: {exc}"
