@@ -228,6 +228,22 @@ def test_a_resubmitted_reward_is_named_in_the_next_request(tmp_path, train):
     assert f"reply 2 resubmitted earlier rewards unchanged ({names}): write new ones" in prompts[2]
 
 
+def test_a_restarted_proposer_never_overwrites_an_earlier_sessions_transcripts(tmp_path, train):
+    """A driver that died mid-round before saving its state left call files behind: the next session adds to them."""
+    with ReplayServer([FENCED_REPLY, FENCED_REPLY]) as server:
+        first = _proposer(server.url, train)
+        first.attach_run_dir(tmp_path)
+        first.propose(build_feedback([], 1, first.config), 2, 1)
+        before = (tmp_path / "proposals" / "round-1" / "call-1.json").read_text()
+        second = _proposer(server.url, train)  # no state restored, as after a crash between call and save
+        second.attach_run_dir(tmp_path)
+        second.propose(build_feedback([], 1, second.config), 2, 1)
+    folder = tmp_path / "proposals" / "round-1"
+    assert sorted(p.name for p in folder.iterdir()) == ["call-1.json", "call-2.json"]
+    assert (folder / "call-1.json").read_text() == before
+    assert second.records[0].transcript == "proposals/round-1/call-2.json"
+
+
 def test_transcripts_redact_secrets(tmp_path, train, key_env):
     """The key litellm sends to the server never reaches the run directory, even when the model echoes it."""
     echo = {"reply": f"Your key is {SECRET}. I cannot write rewards today."}

@@ -297,6 +297,9 @@ class LLMProposer(Proposer):
                 f"{len(self.records)} LLM calls); raise the budget or stop the search"
             )
         call = self._next_call(round)
+        while self.transcripts is not None and self.transcripts.path(round, call).exists():
+            call += 1  # a file of a session that died before saving its state: never overwrite it
+            self._calls[round] = call + 1
         record = CallRecord(round=round, call=call, model=self.config.model)
         self.records.append(record)
         messages = self.messages(feedback, n, round)

@@ -164,6 +164,7 @@ class SearchRun:
                             break
                 if hasattr(self.proposer, "note_verdicts"):
                     self.proposer.note_verdicts(round, verdicts)
+                self._save_proposer_state()  # each call's records and spend survive a crash mid-round
         if not accepted and not have:
             self._fail_empty_round(round, attempts)
         self.state.proposed_rounds = sorted({*self.state.proposed_rounds, round})
