@@ -120,7 +120,7 @@ def test_malformed_line_names_file_and_line(tmp_path):
     good = json.dumps({"question": "q?", "answer": "x\n#### 1"})
     _write_split(tmp_path, "train", [good, good.replace("q?", "r?"), "{not json"])
     _write_split(tmp_path, "test", [json.dumps({"question": "t?", "answer": "#### 2"})])
-    with pytest.raises(DataError, match=r"train\.jsonl:3: malformed JSON"):
+    with pytest.raises(DataError, match=r"train\.jsonl:3: invalid JSON"):
         load_local(tmp_path)
     _write_split(tmp_path, "train", [good, json.dumps({"question": "z", "answer": "no marker"})])
     with pytest.raises(DataError, match=r"train\.jsonl:2: 'answer' has no final answer after '####'"):

@@ -6,7 +6,6 @@ through `get_task(config)` only; tests that test GSM8K itself import it directly
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -16,7 +15,7 @@ from reward_search.config import DataConfig
 from reward_search.errors import DataError
 from reward_search.task.base import Problem, Splits, Task, packaged_prompt, prompt_from_file
 from reward_search.task.grading import completion_text, extract_answer, is_correct
-from reward_search.task.splits import carve_dev, default_dev_size, make_splits
+from reward_search.task.splits import carve_dev, default_dev_size, make_splits, read_json_rows
 
 SAMPLE_PACKAGE = "reward_search.task.data"
 SAMPLE_FOLDER = "gsm8k_sample"
@@ -44,17 +43,7 @@ def _problem(row: Any, index: int, where: str) -> Problem:
 
 
 def _read_jsonl(lines: Iterable[str], name: str) -> tuple[Problem, ...]:
-    problems: list[Problem] = []
-    for line_number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{line_number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        problems.append(_problem(row, len(problems), where))
-    return tuple(problems)
+    return read_json_rows(lines, name, _problem)
 
 
 def read_jsonl_file(path: Path) -> tuple[Problem, ...]:

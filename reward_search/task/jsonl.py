@@ -21,7 +21,7 @@ from reward_search.config import DataConfig
 from reward_search.errors import DataError
 from reward_search.task.base import Problem, Splits, Task, packaged_prompt, prompt_from_file
 from reward_search.task.grading import completion_text, extract_answer, is_correct
-from reward_search.task.splits import carve_dev, default_dev_size, make_splits, question_key
+from reward_search.task.splits import carve_dev, default_dev_size, make_splits, question_key, read_json_rows
 
 PROMPT_FILE = "system_jsonl.txt"
 ROW_FORMAT = 'one JSON object per line with "question" and a numeric "answer"'
@@ -67,19 +67,10 @@ def read_problems(path: str, key: str) -> tuple[Problem, ...]:
         lines = file.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise DataError(f"{file}: not UTF-8 text ({exc.reason})") from None
-    problems: list[Problem] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{file}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-        problems.append(parse_row(row, len(problems), where))
+    problems = read_json_rows(lines, str(file), parse_row)
     if not problems:
         raise DataError(f"{file}:1: the file is empty; expected {ROW_FORMAT}")
-    return tuple(problems)
+    return problems
 
 
 class JsonlTask(Task):

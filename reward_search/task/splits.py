@@ -8,8 +8,10 @@ and dev) are dropped from the training pool and counted in the manifest.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from reward_search.errors import DataError
 from reward_search.task.base import DataManifest, Problem, SplitInfo, Splits, Task
@@ -87,3 +89,18 @@ def make_splits(
         splits={name: SplitInfo(size=len(p), sha256=fingerprint(p)) for name, p in parts.items()},
     )
     return Splits(train=parts["train"], dev=parts["dev"], test=parts["test"], manifest=manifest)
+
+
+def read_json_rows(lines: Iterable[str], name: str, parse: Callable[[Any, int, str], Problem]) -> tuple[Problem, ...]:
+    """One problem per non-blank JSON line; `parse(row, index, where)` checks a row, and errors say `name:line`."""
+    problems: list[Problem] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        problems.append(parse(row, len(problems), where))
+    return tuple(problems)
