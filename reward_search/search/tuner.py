@@ -16,6 +16,9 @@ from typing import Any
 from reward_search.config import ExperimentConfig
 
 PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
+# Tune's watchdog thresholds (local and autoscaling clusters; Ray spells "INSUFFICENT" so), and a value that disables it
+WATCHDOG_ENVS = ("TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S", "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S_AUTOSCALER")
+WATCHDOG_OFF_S = "1e12"
 
 
 def ray_address(address: str | None) -> str | None:
@@ -45,19 +48,34 @@ def connect_ray(address: str | None, run_id: str, dashboard: bool = False) -> An
 
 @contextmanager
 def pending_trials(count: int) -> Iterator[None]:
-    """Let Tune keep `count` trials pending while the block runs (a value set in the environment is kept).
+    """Tune's settings for a search while the block runs (values already set in the environment are kept).
 
-    Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; the search allows
-    its share of the slots (not the whole cluster's: other searches share it).
+    - Tune lets a custom searcher keep one trial pending at a time, which serialises trial starts; the search allows
+      its share of the slots (not the whole cluster's: other searches share it).
+    - Tune's "insufficient resources" watchdog is switched off. When no trial exists for about 20 minutes (a slow
+      LLM proposing the first round: Tune waits 600 s per poll), Ray 2.60's watchdog indexes the empty trial list
+      and the whole search dies with an IndexError. The driver's own preflight checks resources instead.
     """
-    before = os.environ.get(PENDING_TRIALS_ENV)
-    if before is None:
-        os.environ[PENDING_TRIALS_ENV] = str(count)
+    values = {PENDING_TRIALS_ENV: str(count), **dict.fromkeys(WATCHDOG_ENVS, WATCHDOG_OFF_S)}
+    added = [name for name in values if name not in os.environ]
+    os.environ.update({name: values[name] for name in added})
+    _forget_watchdog_threshold()
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(PENDING_TRIALS_ENV, None)
+        for name in added:
+            os.environ.pop(name, None)
+        _forget_watchdog_threshold()
+
+
+def _forget_watchdog_threshold() -> None:
+    """Tune caches its watchdog threshold on first use; drop the cached value so the environment decides."""
+    try:
+        from ray.tune.execution import insufficient_resources_manager as watchdog
+
+        watchdog._get_insufficient_resources_warning_threshold.cache_clear()
+    except (ImportError, AttributeError):  # another Ray version: its own default applies
+        pass
 
 
 def asha_scheduler(config: ExperimentConfig) -> Any:
