@@ -44,6 +44,7 @@ from reward_search.proposers.base import (
     safe_name,
     unique_name,
 )
+from reward_search.proposers.completion import complete_module, definitions
 from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.parsing import ParsedReply, parse_reply
 from reward_search.proposers.settings import ProposerConfig
@@ -416,8 +417,11 @@ class LLMProposer(Proposer):
         earlier = {_source_key(e.source) for e in feedback.entries}
         taken = self._names | {e.name for e in feedback.entries} | set(PROTECTED_NAMES)
         candidates = []
+        known = definitions(template("example_reward.py.txt"))
         for item in items:
             code, hint = item["code"], item["name"]
+            code, added = complete_module(code, known, DEFAULT_IMPORTS)
+            notes.extend(f"{hint or 'a reward'}: {note}" for note in added)
             key = _source_key(code)
             if key in self._seen or key in earlier:
                 notes.append(f"dropped {hint or 'an unnamed reward'}: {DUPLICATE}")
