@@ -31,6 +31,7 @@ class Tally:
     rewards_resubmitted: int = 0  # parsed, but the same code as an earlier candidate: dropped before validation
     rewards_validated: int = 0  # new rewards that went through validation
     rewards_accepted: int = 0
+    rewards_accepted_now: int | None = None  # with --revalidate: the same rewards through today's completion step
     latency_s: float = 0.0
     completion_tokens: int = 0
 
@@ -54,6 +55,9 @@ class Tally:
             if self.rewards_parsed
             else None,
             "validation_rate": self.rewards_accepted / self.rewards_validated if self.rewards_validated else None,
+            "validation_rate_now": self.rewards_accepted_now / self.rewards_validated
+            if self.rewards_validated and self.rewards_accepted_now is not None
+            else None,
             "tokens_per_s": self.completion_tokens / self.latency_s if self.latency_s else None,
         }
 
@@ -67,14 +71,39 @@ def transcripts(run_dir: Path) -> list[Path]:
     return files
 
 
-def summarise(run_dirs: list[Path]) -> dict:
+def accepted_now(run_dir: Path, transcript: dict, runner: object) -> int:
+    """How many of the call's validated rewards pass validation after today's module completion step."""
+    from reward_search.candidates.candidate import RewardCandidate
+    from reward_search.candidates.settings import DEFAULT_IMPORTS, CandidatesConfig
+    from reward_search.candidates.validation import validate_candidate
+    from reward_search.proposers.completion import complete_module, definitions
+    from reward_search.proposers.llm import template
+
+    known = definitions(template("example_reward.py.txt"))
+    passed = 0
+    for verdict in transcript.get("verdicts") or []:
+        source = json.loads((run_dir / "candidates" / f"{verdict['candidate_id']}.json").read_text())["source"]
+        code, _ = complete_module(source, known, DEFAULT_IMPORTS)
+        candidate = RewardCandidate.from_source(code, verdict["name"])
+        passed += validate_candidate(candidate, runner, CandidatesConfig()).accepted
+    return passed
+
+
+def summarise(run_dirs: list[Path], runner: object | None = None) -> dict:
     """Tallies for first calls, correction calls and all calls over the runs, plus one row per call."""
     first, later, total, rows = Tally(), Tally(), Tally(), []
-    for path in (path for run_dir in run_dirs for path in transcripts(run_dir)):
+    if runner is not None:
+        first.rewards_accepted_now = later.rewards_accepted_now = total.rewards_accepted_now = 0
+    for run_dir, path in [(folder, path) for folder in run_dirs for path in transcripts(folder)]:
         transcript = json.loads(path.read_text())
         record = transcript.get("record") or {}
-        (first if int(path.stem[5:]) == 1 else later).add(transcript)
+        arm = first if int(path.stem[5:]) == 1 else later
+        arm.add(transcript)
         total.add(transcript)
+        if runner is not None:
+            now = accepted_now(run_dir, transcript, runner)
+            arm.rewards_accepted_now += now
+            total.rewards_accepted_now += now
         rows.append(
             {
                 "transcript": str(path),
@@ -100,9 +129,19 @@ def main() -> None:
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     parser.add_argument("--label", default="", help="the model, as it should appear in the results")
     parser.add_argument("--command", default="", help="the command that made the run, for the record")
+    parser.add_argument(
+        "--revalidate", action="store_true", help="also validate each validated reward after module completion"
+    )
     args = parser.parse_args()
     runs = [str(d) for d in args.run_dirs]
-    figures = {"model": args.label, "command": args.command, "run_dirs": runs, **summarise(args.run_dirs)}
+    if args.revalidate:
+        from reward_search.candidates.sandbox import CandidateRunner
+
+        with CandidateRunner() as runner:
+            summary = summarise(args.run_dirs, runner)
+    else:
+        summary = summarise(args.run_dirs)
+    figures = {"model": args.label, "command": args.command, "run_dirs": runs, **summary}
     for arm in ("before_self_correction", "after_self_correction", "all"):
         f = figures[arm]
         parse = "n/a" if f["parse_rate"] is None else f"{f['parse_rate']:.2f}"
@@ -111,6 +150,7 @@ def main() -> None:
             f"{arm:24s} calls {f['calls']:2d}  replies parsed {f['replies_parsed']}/{f['replies']} ({parse})  "
             f"resubmitted {f['rewards_resubmitted']}/{f['rewards_parsed']}  "
             f"validation passed {f['rewards_accepted']}/{f['rewards_validated']} ({valid})"
+            + ("" if f["rewards_accepted_now"] is None else f", with completion {f['rewards_accepted_now']}")
         )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
