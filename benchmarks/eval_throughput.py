@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from reward_search.config import EvalConfig
-from reward_search.task.gsm8k import get_task
+from reward_search.task import get_task
 from reward_search.training.evaluation import evaluate
 from reward_search.training.models import load_model
 

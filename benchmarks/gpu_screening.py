@@ -174,7 +174,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
     """One GRPO trial in this process: warm-up step, timed steps; step, generation and update seconds."""
     import torch
 
-    from reward_search.task.gsm8k import get_task
+    from reward_search.task import get_task
     from reward_search.training.generation import FAST_VARIANT_ENV, GenerationTimer
     from reward_search.training.spec import RewardSpec
     from reward_search.training.trainer import build_session
@@ -372,7 +372,7 @@ def stage_evaluation(preset: Preset, report: dict[str, Any], save: Any, deadline
     """Greedy evaluation tokens/s at each batch size, the LoRA unmerged (as TRL leaves it) and merged into a copy."""
     from peft import LoraConfig, get_peft_model
 
-    from reward_search.task.gsm8k import get_task, render_prompt
+    from reward_search.task import get_task, render_prompt
     from reward_search.training.evaluation import merged_for_eval
     from reward_search.training.models import LoadedModel
 

@@ -35,7 +35,7 @@ def peak_rss_mb() -> float:
 def step_costs(preset: str, steps: int, overrides: list[str]) -> dict:
     from reward_search.candidates.candidate import RewardCandidate
     from reward_search.config import load_config
-    from reward_search.task.gsm8k import get_task
+    from reward_search.task import get_task
     from reward_search.training.generation import GenerationTimer
     from reward_search.training.spec import RewardSpec
     from reward_search.training.trainer import build_session
