@@ -25,6 +25,7 @@ from reward_search.proposers.paper_prompt import (
 )
 from reward_search.proposers.settings import ProposerConfig
 from reward_search.task.base import Problem
+from reward_search.testing.local_ray import start_local_ray
 
 REPO = Path(__file__).resolve().parent.parent
 FIDELITY = REPO / "experiments" / "paper-fidelity.yaml"
@@ -259,16 +260,7 @@ def test_smoke_search_with_every_fidelity_switch_reports_its_fidelity_table(tmp_
         return sent[-1]
 
     proposer.messages = recording
-    if ray.is_initialized():
-        ray.shutdown()
-    for attempt in range(3):  # a fresh local Ray of our own (never another on this host); a loaded host may time out
-        try:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
-            break
-        except Exception:  # Ray raises a bare Exception when its node does not start in time
-            ray.shutdown()
-            if attempt == 2:
-                raise
+    start_local_ray()
     try:
         run_search(config, proposer=proposer, verbose=False)
     finally:

@@ -20,6 +20,7 @@ from reward_search.search.finalize import (
     probe_discrimination,
     recipe_members,
 )
+from reward_search.testing.local_ray import start_local_ray
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"
@@ -81,18 +82,6 @@ def test_plan_has_recipes_baseline_and_a_seeded_random_control():
     assert trained.training.eval_test and trained.training.steps == 7 and trained.run.seed == config.run.seed
 
 
-def _local_ray() -> None:
-    """A fresh local Ray of our own (never another instance on this host); a loaded host may time its start out."""
-    for attempt in range(3):
-        try:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
-            return
-        except Exception:  # Ray raises a bare Exception when its node does not start in time
-            ray.shutdown()
-            if attempt == 2:
-                raise
-
-
 @pytest.mark.slow
 def test_finalize_after_a_small_search_and_resume(tmp_path):
     from reward_search.search.driver import finalize_only, run_search
@@ -100,7 +89,7 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
 
     if ray.is_initialized():
         ray.shutdown()
-    _local_ray()
+    start_local_ray()
     config = load_config(
         SMOKE,
         [
@@ -152,7 +141,7 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
             assert not (Path(e.trial_dir) / "test.parquet").exists()
 
     stamps = {n: (Path(j["result"]["trial_dir"]) / "curves.parquet").stat().st_mtime_ns for n, j in jobs.items()}
-    _local_ray()
+    start_local_ray()
     try:
         again = finalize_only(config, run_dir)
     finally:

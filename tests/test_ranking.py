@@ -10,6 +10,7 @@ import pytest
 from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
 from reward_search.proposers.feedback import build_feedback
 from reward_search.search.progress import leaderboard_table
+from reward_search.testing.local_ray import start_local_ray
 
 
 def entry(cid: str, accuracy: float | None, gold: float | None, status: str = "done", **extra) -> LeaderboardEntry:
@@ -203,16 +204,7 @@ def test_a_shortened_demo_leaderboard_is_not_all_tied(tmp_path):
         ],
     )
     assert config.selection.metric == "gold_logprob"  # the demo ranks on the graded signal
-    if ray.is_initialized():
-        ray.shutdown()
-    for attempt in range(3):  # a fresh local Ray (never another user's); its start can time out on a loaded host
-        try:
-            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
+    start_local_ray(num_cpus=2)
     try:
         outcome = run_search(config, verbose=False)
     finally:

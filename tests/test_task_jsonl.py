@@ -14,6 +14,7 @@ from reward_search.config import DataConfig, load_config
 from reward_search.errors import ConfigError, DataError
 from reward_search.task import get_task
 from reward_search.task.splits import question_key
+from reward_search.testing.local_ray import start_local_ray
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"
@@ -243,16 +244,7 @@ def test_a_smoke_search_on_a_jsonl_task_names_the_task_not_gsm8k(tmp_path, monke
             "proposer.model=anthropic/claude-sonnet-4-5",
         ],
     )
-    if ray.is_initialized():
-        ray.shutdown()
-    for attempt in range(3):  # a fresh local Ray of our own; a loaded host may time out
-        try:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
-            break
-        except Exception:  # Ray raises a bare Exception when its node does not start in time
-            ray.shutdown()
-            if attempt == 2:
-                raise
+    start_local_ray()
     try:
         outcome = run_search(config, verbose=False)
     finally:
