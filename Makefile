@@ -39,6 +39,8 @@ format: install
 test: lint
 	# the report test renders the HTML report in Debian's headless Chromium (installed here when missing)
 	bash scripts/ensure_chromium.sh
+	# the MLflow UI test serves a run's store with the full mlflow, kept in its own environment (it pins pyarrow<26)
+	PYTHON=$(PYTHON) bash scripts/ensure_mlflow_ui.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:

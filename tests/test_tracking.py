@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,13 +23,14 @@ REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"
 
 
-@pytest.mark.slow
-def test_the_smoke_search_becomes_nested_mlflow_runs(tmp_path):
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """One smoke search logged to a local MLflow file store: (store folder, done entries, scratch folder)."""
     import ray
-    from mlflow import MlflowClient
 
     from reward_search.search.driver import run_search
 
+    tmp_path = tmp_path_factory.mktemp("tracked")
     store = tmp_path / "mlruns"
     config = load_config(
         SMOKE,
@@ -47,7 +53,14 @@ def test_the_smoke_search_becomes_nested_mlflow_runs(tmp_path):
         ray.shutdown()
     done = [e for e in outcome.entries if e.status == "done"]
     assert len(done) == 2, [(e.name, e.status, e.reasons) for e in outcome.entries]
+    return store, done, tmp_path
 
+
+@pytest.mark.slow
+def test_the_smoke_search_becomes_nested_mlflow_runs(tracked):
+    from mlflow import MlflowClient
+
+    store, done, tmp_path = tracked
     client = MlflowClient(tracking_uri=store.resolve().as_uri())
     experiment = client.get_experiment_by_name("tracked")
     runs = client.search_runs([experiment.experiment_id])
@@ -72,6 +85,73 @@ def test_the_smoke_search_becomes_nested_mlflow_runs(tmp_path):
         e.candidate_id for e in done
     )
     assert parent.data.tags["selection.metric"] == "accuracy"
+
+
+def _page_text(browser: str, url: str, profile: Path, screenshot: Path | None = None) -> str:
+    """The visible text of `url` after headless Chromium has run its scripts (and a screenshot, when asked)."""
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+    common += ["--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}"]
+    common += ["--virtual-time-budget=30000", "--window-size=1400,1000"]
+    if screenshot is not None:
+        shot = subprocess.run([*common, f"--screenshot={screenshot}", url], capture_output=True, timeout=180)
+        assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
+    page = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180)
+    assert page.returncode == 0, page.stderr[-2000:]
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", page.stdout, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+@pytest.mark.slow
+def test_the_mlflow_ui_shows_the_search_and_its_trials(tracked):
+    """`mlflow ui` (the full package, from its own environment: scripts/ensure_mlflow_ui.sh) over the run's store,
+    rendered in headless Chromium: the search's run lists its trials, and a trial's page names its candidate."""
+    from mlflow import MlflowClient
+
+    store, done, tmp_path = tracked
+    mlflow_ui = REPO / os.environ.get("MLFLOW_UI_VENV", ".venv-mlflow-ui") / "bin" / "mlflow"
+    if not mlflow_ui.is_file():
+        pytest.fail(f"{mlflow_ui} is missing: run scripts/ensure_mlflow_ui.sh (make test does)")
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.fail("chromium is not installed: run scripts/ensure_chromium.sh (make test does)")
+    client = MlflowClient(tracking_uri=store.resolve().as_uri())
+    experiment = client.get_experiment_by_name("tracked")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
+
+    port = free_port()
+    env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"}
+    command = [str(mlflow_ui), "ui", "--backend-store-uri", store.resolve().as_uri(), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1"]
+    log = (tmp_path / "mlflow_ui.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert server.poll() is None, (tmp_path / "mlflow_ui.log").read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline, "mlflow ui did not answer /health within 120 s"
+            time.sleep(0.5)
+        experiment_page = f"{base}/#/experiments/{experiment.experiment_id}/runs"
+        shot = tmp_path / "mlflow_ui.png"
+        listing = _page_text(browser, experiment_page, tmp_path / "profile", shot)
+        assert parent.info.run_name in listing, listing[:2000]
+        assert f"{len(runs)} matching runs" in listing, listing[:2000]  # the search's run and its nested trials
+        trial_page = f"{base}/#/experiments/{experiment.experiment_id}/runs/{child.info.run_id}"
+        trial = _page_text(browser, trial_page, tmp_path / "profile")
+        assert child.info.run_name in trial and child.info.run_name in {e.name for e in done}, trial[:2000]
+        assert child.data.params["candidate_id"] in trial, trial[:2000]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        log.close()
 
 
 def test_an_unreachable_tracking_uri_warns_once_and_tracking_never_raises(tmp_path, capsys):
