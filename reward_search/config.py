@@ -157,6 +157,9 @@ class TrainingConfig:
     # normalize_then_sum: each reward normalised within its group first, then the weighted sum (GDPO).
     aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = "sum_then_normalize"
     base_rewards: bool = True
+    # Adds the graded base reward `graded_answer` (closeness of the last number to the gold, in (0, 1]) to the paper's
+    # three, so groups rarely tie when no completion reaches the format (small models; the demo). Not the paper's.
+    graded_base_reward: bool = False
     base_weights: dict[str, float] = field(
         default_factory=lambda: {"match_format_exactly": 1.0, "match_format_approximately": 1.0, "check_answer": 1.0}
     )
@@ -186,7 +189,7 @@ class TrainingConfig:
 
     def validate(self) -> list[tuple[str, str]]:
         problems = []
-        known = ("match_format_exactly", "match_format_approximately", "check_answer")
+        known = ("match_format_exactly", "match_format_approximately", "check_answer", "graded_answer")
         for name in self.base_weights:
             if name not in known:
                 problems.append(("base_weights", f"{name!r} is not a base reward (known: {', '.join(known)})"))

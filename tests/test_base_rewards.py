@@ -6,7 +6,9 @@ import pytest
 
 from reward_search.task.base_rewards import (
     BASE_REWARDS,
+    base_reward_funcs,
     check_answer,
+    graded_answer,
     match_format_approximately,
     match_format_exactly,
 )
@@ -86,3 +88,20 @@ def test_registry_names_match_functions():
     assert set(BASE_REWARDS) == {"match_format_exactly", "match_format_approximately", "check_answer"}
     for name, func in BASE_REWARDS.items():
         assert func.__name__ == name  # TRL logs rewards/<__name__>/mean
+
+
+def test_the_graded_answer_reward_is_the_closeness_of_the_last_number():
+    texts = [GOOD, "so 9 apples", "it is 1,818 or maybe 20", "no number at all", [{"content": "then -18"}]]
+    scores = call(graded_answer, texts)
+    assert scores[0] == 1.0  # the last number equals the gold
+    assert scores[1] == pytest.approx(1 / (1 + 9 / 18))
+    assert scores[2] == pytest.approx(1 / (1 + 2 / 18))  # the last number counts, commas dropped
+    assert scores[3] == 0.0
+    assert scores[4] == pytest.approx(1 / (1 + 36 / 18))  # chat-message completions too
+    assert call(graded_answer, ["0.5"], ["0"]) == [pytest.approx(1 / 1.5)]  # a gold of 0: absolute error
+    assert len(set(call(graded_answer, ["1", "5", "17", "30"]))) == 4  # graded: distinct numbers, distinct scores
+
+
+def test_the_graded_reward_is_off_unless_asked_for():
+    assert list(base_reward_funcs()) == list(BASE_REWARDS)
+    assert list(base_reward_funcs(True)) == [*BASE_REWARDS, "graded_answer"]

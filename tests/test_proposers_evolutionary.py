@@ -126,3 +126,17 @@ def test_replacement_calls_in_a_round_give_new_names_and_genomes():
     first, second = proposer.propose(feedback, 5, round=1), proposer.propose(feedback, 5, round=1)
     assert not {c.name for c in first} & {c.name for c in second}
     assert not {c.id for c in first} & {c.id for c in second}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_batch_of_fresh_rewards_rewards_different_things(seed):
+    """A first round of fresh genomes draws each one's primitives from those the batch has not used yet (the demo's
+    first round once held two step-counting rewards that trained identical adapters)."""
+    proposer = EvolutionaryProposer(ProposerConfig(kind="evolutionary", seed=seed))
+    batch = proposer.propose(build_feedback([], 1), 3, round=1)
+    primitives = [{t["primitive"] for t in parse_genome(c.source)} for c in batch]
+    for i, first in enumerate(primitives):
+        for second in primitives[i + 1 :]:
+            assert not first & second, primitives  # 10 primitives, at most 3 each: three disjoint draws exist
+    big = proposer.propose(build_feedback([], 1), 8, round=1)  # more than the library covers: still distinct
+    assert len({json.dumps(parse_genome(c.source), sort_keys=True) for c in big}) == 8

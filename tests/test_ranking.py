@@ -43,6 +43,17 @@ def test_accuracy_ties_are_ordered_by_the_gold_logprob_then_the_id():
     assert rank_labels(rank_entries(entries)) == ["1", "2", "=3", "=3", "5"]
 
 
+def test_gold_logprobs_equal_to_four_decimals_are_a_tie_broken_by_the_id():
+    # measured in a demo run: two rewards that ordered every group alike ended 5e-7 apart
+    entries = [entry("b", 0.0, -1.2247452), entry("a", 0.0, -1.2247448), entry("c", 0.0, -1.2461)]
+    ranked = rank_entries(entries, "gold_logprob")
+    assert [e.candidate_id for e in ranked] == ["a", "b", "c"]  # the id decides, not the noise
+    assert rank_labels(ranked, "gold_logprob") == ["=1", "=1", "3"]
+    apart = [entry("b", 0.0, -1.2246), entry("a", 0.0, -1.2248)]  # 2e-4 apart: separated
+    assert rank_labels(rank_entries(apart, "gold_logprob"), "gold_logprob") == ["1", "2"]
+    assert [e.candidate_id for e in rank_entries(apart, "gold_logprob")] == ["b", "a"]
+
+
 def test_the_graded_signal_can_be_the_primary_key():
     entries = [entry("a", 0.04, -2.0), entry("b", 0.0, -1.0), entry("c", 0.02, -1.0)]
     assert [e.candidate_id for e in rank_entries(entries, "accuracy")] == ["a", "c", "b"]
@@ -213,5 +224,11 @@ def test_a_shortened_demo_leaderboard_is_not_all_tied(tmp_path):
     assert len(ranked) == 2, [(e.name, e.status, e.reasons) for e in outcome.entries]
     assert all(e.gold_logprob is not None for e in ranked)
     assert rank_labels(ranked, config.selection.metric) == ["1", "2"]  # separated, not tied
-    for entry in ranked:  # and each screening run learned something
-        assert entry.curve_summary["signal"]["no_signal"] is None, entry.curve_summary["signal"]
+    for entry in ranked:  # every adapter moved: the graded base reward gives each run a gradient
+        signal = entry.curve_summary["signal"]
+        assert signal["adapter_norm"] > 1e-3 and signal["tied_step_share"] == 0.0, signal
+    # the two fresh rewards of round 1 reward different things (the proposer spreads a batch over its primitives)
+    from reward_search.proposers.evolutionary import parse_genome
+
+    primitives = [{t["primitive"] for t in parse_genome(e.source)} for e in ranked]
+    assert not primitives[0] & primitives[1], primitives

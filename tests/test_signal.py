@@ -40,6 +40,14 @@ def test_the_verdict_from_curve_rows():
     assert verdict["no_signal"] is None and verdict["adapter_norm"] == pytest.approx(0.04)
     still = [{"frac_reward_zero_std": 0.0, ADVANTAGE_KEY: 0.5, LORA_B_KEY: 0.0}]
     assert "adapter never moved" in learning_signal(still)["no_signal"]
+    # the base rewards varied, the candidate's own reward did not: the run learned, but not from the candidate
+    base_only = [{**row, "rewards/mine/std": 0.0, "rewards/check_answer/std": 0.4} for row in moving]
+    verdict = learning_signal(base_only, own=["mine"])
+    assert verdict["own_flat_step_share"] == 1.0 and "only the base rewards taught this run" in verdict["no_signal"]
+    mixed = [{**row, "rewards/mine/std": 0.0 if i else 0.3} for i, row in enumerate(moving)]  # flat in 3 of 4
+    assert learning_signal(mixed, own=["mine"])["own_flat_step_share"] == 0.75
+    varied = [{**row, "rewards/mine/std": 0.2} for row in moving]
+    assert learning_signal(varied, own=["mine"])["no_signal"] is None
 
 
 @pytest.mark.slow
@@ -60,6 +68,14 @@ def test_a_zero_variance_reward_is_flagged_and_a_graded_one_is_not(tmp_path):
     assert "same score" in flat_signal["no_signal"]
     assert graded_signal["no_signal"] is None
     assert graded_signal["adapter_norm"] > 1e-4 and graded_signal["mean_abs_advantage"] > 0.1
+    # the graded base reward gives the flat candidate's run a gradient, and the verdict still names the candidate
+    with_base = load_config(SMOKE, ["training.steps=2", "training.graded_base_reward=true"])
+    helped = run_screening(with_base, RewardSpec((RewardCandidate.from_source(CONSTANT),)), tmp_path / "b")
+    assert helped.status == "done", helped.error
+    assert "reward/graded_answer" in helped.curve_summary
+    helped_signal = helped.curve_summary["signal"]
+    assert helped_signal["adapter_norm"] > 1e-4 and helped_signal["tied_step_share"] < 1.0
+    assert "only the base rewards taught this run" in helped_signal["no_signal"]
     rows = pq.read_table(tmp_path / "g" / "curves.parquet").to_pylist()
     assert all(r[LORA_B_KEY] > 0 for r in rows)  # recorded per step, growing from zero
 

@@ -68,16 +68,24 @@ class LeaderboardEntry:
 SELECTION_METRICS: tuple[str, ...] = ("accuracy", "gold_logprob")
 
 
+# The gold log-prob is ranked (and shown) to 4 decimals: a mean over thousands of token log-probs that differs by
+# less than 1e-4 nats is float noise or an indistinguishable reward (two rewards that order every group alike train
+# the same adapter up to ~1e-7), so such candidates are a tie, broken by the candidate id like any other.
+GOLD_LOGPROB_DECIMALS = 4
+
+
 def _value(value: float | None) -> float:
     return float("-inf") if value is None else float(value)
 
 
 def rank_values(accuracy: float | None, gold_logprob: float | None, metric: str = "accuracy") -> tuple[float, float]:
     """A pair of selection scores under the ranking rule (higher is better): `metric` first, then the other one; a
-    missing score ranks below every recorded one. Finalize ranks its recipes with this too."""
+    missing score ranks below every recorded one; the gold log-prob counts to `GOLD_LOGPROB_DECIMALS` decimals.
+    Finalize ranks its recipes with this too."""
     if metric not in SELECTION_METRICS:
         raise ValueError(f"unknown selection metric {metric!r}; choose one of {', '.join(SELECTION_METRICS)}")
-    pair = (_value(accuracy), _value(gold_logprob))
+    gold = None if gold_logprob is None else round(float(gold_logprob), GOLD_LOGPROB_DECIMALS)
+    pair = (_value(accuracy), _value(gold))
     return pair if metric == "accuracy" else (pair[1], pair[0])
 
 

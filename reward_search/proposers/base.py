@@ -20,9 +20,9 @@ from reward_search.candidates.settings import DEFAULT_IMPORTS
 from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.settings import ProposerConfig
 from reward_search.task.base import Problem, Task
-from reward_search.task.base_rewards import BASE_REWARDS
+from reward_search.task.base_rewards import BASE_REWARDS, GRADED_REWARDS
 
-PROTECTED_NAMES: frozenset[str] = frozenset(BASE_REWARDS)
+PROTECTED_NAMES: frozenset[str] = frozenset(BASE_REWARDS) | frozenset(GRADED_REWARDS)
 
 
 class ProposerError(RuntimeError):

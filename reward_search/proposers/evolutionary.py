@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Collection
 from typing import Any
 
 from reward_search.candidates.candidate import Origin, RewardCandidate
@@ -137,9 +138,12 @@ class _Breeder:
             "params": {p.name: p.sample(self.rng) for p in primitive.params},
         }
 
-    def fresh(self) -> Genome:
+    def fresh(self, avoid: Collection[str] = ()) -> Genome:
+        """A random genome, drawn from the primitives not in `avoid` while enough of them are left."""
         size = self.rng.randint(self.evo.min_terms, self.evo.max_terms)
-        return [self._term(key) for key in self.rng.sample(sorted(PRIMITIVES), size)]
+        unused = sorted(set(PRIMITIVES) - set(avoid))
+        pool = unused if len(unused) >= size else sorted(PRIMITIVES)
+        return [self._term(key) for key in self.rng.sample(pool, size)]
 
     def mutate(self, parent: Genome) -> Genome:
         scale = self.evo.mutation_scale
@@ -161,7 +165,7 @@ class _Breeder:
             moves.append("add")
         if len(terms) > self.evo.min_terms:
             moves.append("drop")
-        if absent:
+        if absent and len(terms) > 1:  # a swap keeps the others: a child always inherits one of its parent's terms
             moves.append("swap")
         if not moves:
             return terms
@@ -206,8 +210,11 @@ class EvolutionaryProposer(Proposer):
         seen = self._seen | {genome_key(g) for e in feedback.entries if (g := parse_genome(e.source)) is not None}
         fresh_count = n if not parents else min(n, round_half_up(n * self.config.evolution.fresh_fraction))
         candidates = []
+        used: set[str] = set()  # primitives of this batch's fresh genomes: the next fresh one draws from the others
         for i in range(n):
-            genome, lineage = self._unique(breeder, parents, seen, fresh=i >= n - fresh_count)
+            genome, lineage = self._unique(breeder, parents, seen, fresh=i >= n - fresh_count, avoid=used)
+            if not lineage:
+                used.update(t["primitive"] for t in genome)
             seen.add(genome_key(genome))
             self._seen.add(genome_key(genome))
             shorts = "_".join(PRIMITIVES[t["primitive"]].short for t in canonical(genome))
@@ -225,13 +232,19 @@ class EvolutionaryProposer(Proposer):
         return candidates
 
     def _unique(
-        self, breeder: _Breeder, parents: list[tuple[str, Genome]], seen: set[str], fresh: bool
+        self,
+        breeder: _Breeder,
+        parents: list[tuple[str, Genome]],
+        seen: set[str],
+        fresh: bool,
+        avoid: Collection[str] = (),
     ) -> tuple[Genome, tuple[str, ...]]:
-        """A genome not proposed before, bred from `parents` (rank-weighted) unless `fresh`, and its parents."""
+        """A genome not proposed before, bred from `parents` (rank-weighted) unless `fresh` (then from primitives
+        not in `avoid`, so one batch's fresh rewards differ in what they reward), and its parents."""
         weights = [1.0 / (rank + 1) for rank in range(len(parents))]
         for attempt in range(_MAX_ATTEMPTS):
             if fresh or not parents or attempt >= _MAX_ATTEMPTS // 2:
-                genome, lineage = breeder.fresh(), ()
+                genome, lineage = breeder.fresh(avoid), ()
             elif len(parents) > 1 and breeder.rng.random() < self.config.evolution.crossover_rate:
                 first, second = _pick_two(breeder.rng, parents, weights)
                 genome, lineage = breeder.crossover(first[1], second[1]), (first[0], second[0])

@@ -185,9 +185,9 @@ class SearchRun:
         import ray
 
         from reward_search.candidates.validation import validate_candidate
-        from reward_search.task.base_rewards import BASE_REWARDS
+        from reward_search.proposers.base import PROTECTED_NAMES
 
-        if candidate.name in BASE_REWARDS:
+        if candidate.name in PROTECTED_NAMES:
             verdict_candidate = candidate.with_verdict("rejected", ("name clashes with a base reward",))
             status, reasons = "rejected", ["name clashes with a base reward"]
             self.metrics.validated(False, "name")

@@ -10,6 +10,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from reward_search import io
+from reward_search.task.base_rewards import base_reward_funcs
 from reward_search.training.signal import learning_signal
 
 # Logged once at the end of training, not per step.
@@ -107,5 +108,5 @@ def summarize(rows: Sequence[Mapping[str, Any]], reward_names: Sequence[str]) ->
     step_times = [v for v in column("step_time") if v is not None]
     summary["mean_step_seconds"] = sum(step_times) / len(step_times) if step_times else None
     summary["completion_tokens"] = sum(r.get("completion_tokens") or 0.0 for r in rows)
-    summary["signal"] = learning_signal(rows)
+    summary["signal"] = learning_signal(rows, [n for n in reward_names if n not in base_reward_funcs(True)])
     return summary

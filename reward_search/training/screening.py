@@ -22,7 +22,7 @@ from typing import Any
 from reward_search import io
 from reward_search.config import ExperimentConfig
 from reward_search.task import Problem, Splits, Task, get_task
-from reward_search.task.base_rewards import BASE_REWARDS
+from reward_search.task.base_rewards import base_reward_funcs
 from reward_search.training.reporting import LocalReporter, Reporter
 from reward_search.training.spec import RewardSpec, reward_names, trial_key
 from reward_search.training.trial_cache import (
@@ -74,7 +74,7 @@ def run_screening(
         key=key,
         status="done",
         reward_spec=spec.name,
-        reward_names=reward_names(spec, list(BASE_REWARDS)),
+        reward_names=reward_names(spec, list(base_reward_funcs(config.training.graded_base_reward))),
         selection_split=config.training.selection_split,
         out_dir=str(out),
     )

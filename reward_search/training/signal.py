@@ -85,12 +85,13 @@ def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
 
 
-def learning_signal(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def learning_signal(rows: Sequence[Mapping[str, Any]], own: Sequence[str] = ()) -> dict[str, Any]:
     """The run's learning signal from its curve rows, with `no_signal` set to the reason when it learned nothing.
 
     `tied_step_share`: the share of steps where every group's rewards were equal (zero gradient);
     `zero_std_share`: the mean share of such groups per step; `mean_abs_advantage`; `adapter_norm`: the LoRA B
-    norm after the last step.
+    norm after the last step; `own_flat_step_share`: the share of steps where the candidate rewards `own` gave every
+    completion of the batch the same score (they taught nothing, whatever the base rewards did).
     """
     zero_std = _finite([r.get("frac_reward_zero_std") for r in rows])
     advantages = _finite([r.get(ADVANTAGE_KEY) for r in rows])
@@ -101,16 +102,33 @@ def learning_signal(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "zero_std_share": sum(zero_std) / len(zero_std) if zero_std else None,
         "mean_abs_advantage": sum(advantages) / len(advantages) if advantages else None,
         "adapter_norm": norms[-1] if norms else None,
+        "own_flat_step_share": _flat_share(rows, own),
     }
     signal["no_signal"] = no_signal_reason(signal)
     return signal
 
 
+def _flat_share(rows: Sequence[Mapping[str, Any]], own: Sequence[str]) -> float | None:
+    """The share of steps where every reward in `own` had zero spread over the batch (TRL's rewards/<name>/std)."""
+    if not own:
+        return None
+    flat = []
+    for row in rows:
+        stds = _finite([row.get(f"rewards/{name}/std") for name in own])
+        if len(stds) == len(own):
+            flat.append(all(v <= 1e-12 for v in stds))
+    return sum(flat) / len(flat) if flat else None
+
+
 def no_signal_reason(signal: Mapping[str, Any]) -> str | None:
-    """Why a run learned nothing (tied groups in most steps, or an adapter that never moved), or None."""
+    """Why a run learned nothing from its reward (tied groups in most steps, a candidate reward flat in most steps,
+    or an adapter that never moved), or None."""
     tied = signal.get("tied_step_share")
     if tied is not None and tied > MAX_TIED_STEPS:
         return f"{NO_VARIANCE_REASON} in {tied:.0%} of the training steps, so GRPO had nothing to learn from"
+    flat = signal.get("own_flat_step_share")
+    if flat is not None and flat > MAX_TIED_STEPS:
+        return f"{NO_VARIANCE_REASON} in {flat:.0%} of the training steps: only the base rewards taught this run"
     norm = signal.get("adapter_norm")
     if norm is not None and norm < MIN_ADAPTER_NORM:
         return f"{NO_UPDATE_REASON} (LoRA B norm {norm:.1e})"

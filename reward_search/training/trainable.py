@@ -37,4 +37,20 @@ def screening_trainable(params: dict[str, Any]) -> None:
         run_distributed(params, TuneReporter())
         return
     spec = RewardSpec.from_dict(params["spec"])
-    run_screening(config, spec, params["trial_dir"], reporter=TuneReporter(), progress=False)
+    try:
+        run_screening(config, spec, params["trial_dir"], reporter=TuneReporter(), progress=False)
+    finally:
+        release_memory()
+
+
+def release_memory() -> None:
+    """Free the finished trial's model and optimizer before Tune hands this process (reused) the next trial."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -17,7 +17,7 @@ from typing import Any
 from reward_search.config import EvalConfig, ExperimentConfig
 from reward_search.errors import UserError
 from reward_search.task import Problem, Splits, Task, render_prompt
-from reward_search.task.base_rewards import BASE_REWARDS
+from reward_search.task.base_rewards import base_reward_funcs
 from reward_search.training.reporting import LocalReporter, Reporter
 from reward_search.training.spec import RewardSpec
 
@@ -74,7 +74,7 @@ def build_reward_funcs(config: ExperimentConfig, spec: RewardSpec) -> tuple[list
     funcs: list[Callable[..., Any]] = []
     weights: list[float] = []
     if spec.base_rewards:
-        for name, func in BASE_REWARDS.items():
+        for name, func in base_reward_funcs(config.training.graded_base_reward).items():
             funcs.append(func)
             weights.append(config.training.base_weights.get(name, 1.0))
     for candidate, weight in zip(spec.candidates, spec.candidate_weights, strict=True):
