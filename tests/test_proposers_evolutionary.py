@@ -140,3 +140,18 @@ def test_one_batch_of_fresh_rewards_rewards_different_things(seed):
             assert not first & second, primitives  # 10 primitives, at most 3 each: three disjoint draws exist
     big = proposer.propose(build_feedback([], 1), 8, round=1)  # more than the library covers: still distinct
     assert len({json.dumps(parse_genome(c.source), sort_keys=True) for c in big}) == 8
+
+
+def test_no_signal_runs_are_never_parents_and_fresh_rewards_avoid_their_primitives():
+    config = ProposerConfig(kind="evolutionary", seed=3)
+    proposer = EvolutionaryProposer(config)
+    first = proposer.propose(build_feedback([], 1), 4, round=1)
+    flat_summary = {"signal": {"no_signal": "no signal: your reward gave every completion in a group the same score"}}
+    entries = [_entry(c, accuracy) for c, accuracy in zip(first, (0.5, 0.4, 0.1, 0.05), strict=True)]
+    entries[0].curve_summary = flat_summary  # the best-ranked run taught nothing
+    flat_primitives = {t["primitive"] for t in parse_genome(first[0].source)}
+    children = proposer.propose(build_feedback(entries, 2, config), 8, round=2)
+    assert all(first[0].id not in c.origin.parents for c in children)
+    assert any(c.origin.parents for c in children)  # the others still breed
+    for child in (c for c in children if not c.origin.parents):
+        assert not {t["primitive"] for t in parse_genome(child.source)} & flat_primitives

@@ -19,7 +19,7 @@ from typing import Any
 
 from reward_search.candidates.candidate import Origin, RewardCandidate
 from reward_search.proposers.base import Proposer
-from reward_search.proposers.feedback import Feedback
+from reward_search.proposers.feedback import Feedback, no_signal
 from reward_search.proposers.primitives import PRIMITIVES, Param, helpers_for
 from reward_search.proposers.primitives import function_source as _source
 from reward_search.proposers.settings import ProposerConfig
@@ -202,15 +202,20 @@ class EvolutionaryProposer(Proposer):
     def propose(self, feedback: Feedback, n: int, round: int) -> list[RewardCandidate]:
         call = self._next_call(round)
         breeder = _Breeder(self.config, random.Random(f"evolutionary:{self.config.seed}:{round}:{call}"))
+        # The feedback's "no signal" runs (their reward gave every completion of a group the same score) taught
+        # nothing: they are never parents, and a fresh genome draws first from primitives none of them used.
+        flat = [e for e in feedback.ranked if no_signal(e)]
+        learned = [e for e in feedback.ranked if not no_signal(e)]
         parents = [
             (entry.candidate_id, genome)
-            for entry in feedback.ranked[: self.config.evolution.parents]
+            for entry in learned[: self.config.evolution.parents]
             if (genome := parse_genome(entry.source)) is not None
         ]
+        flat_primitives = {t["primitive"] for e in flat if (g := parse_genome(e.source)) for t in g}
         seen = self._seen | {genome_key(g) for e in feedback.entries if (g := parse_genome(e.source)) is not None}
         fresh_count = n if not parents else min(n, round_half_up(n * self.config.evolution.fresh_fraction))
         candidates = []
-        used: set[str] = set()  # primitives of this batch's fresh genomes: the next fresh one draws from the others
+        used: set[str] = set(flat_primitives)  # and this batch's fresh primitives: the next fresh one avoids them
         for i in range(n):
             genome, lineage = self._unique(breeder, parents, seen, fresh=i >= n - fresh_count, avoid=used)
             if not lineage:
