@@ -117,13 +117,13 @@ def test_the_report_pairs_each_job_with_the_baseline_and_summarises_in_three_lin
 
     rng = np.random.default_rng(0)
     base = rng.normal(-1.5, 0.2, 30)
-    shifts = {"baseline": 0.0, "top3": 0.05, "random": -0.01}
+    shifts = {"baseline": 0.0, "top3": 0.05, "top5": 0.02, "random": -0.01}  # two top_k jobs: found by name
     jobs = []
     for name, shift in shifts.items():
         folder = tmp_path / "trials" / name
         rows = [{"index": i, "correct": False, "gold_logprob": float(v + shift)} for i, v in enumerate(base)]
         io.write_parquet(folder / "selection.parquet", rows[::-1])  # order on disk must not matter: paired by index
-        kind = {"top3": "top_k"}.get(name, name)
+        kind = {"top3": "top_k", "top5": "top_k"}.get(name, name)
         result = {"status": "done", "trial_key": name, "trial_dir": str(folder), "selection_split": "dev"}
         jobs.append({"name": name, "kind": kind, "members": [], "result": result})
     entry = LeaderboardEntry("c1", "reward_a", 1, "test", "done", "src", accuracy=0.0, gold_logprob=-1.4, n=30)

@@ -90,10 +90,11 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
             f"gold log-prob {fmt(best.gold_logprob, 4)} on the {data.selection_split} split)"
         )
     ]
-    signals = {s.job.kind: s for s in job_signals(data, "selection", n_resamples, seed)}
+    signals = job_signals(data, "selection", n_resamples, seed)  # by name: several jobs share a kind (top_k)
     best_recipe = (data.finalize or {}).get("best_recipe")
-    chosen = next((s for s in signals.values() if s.job.name == best_recipe), None)
-    for label, s in (("best recipe " + str(best_recipe), chosen), ("random control", signals.get("random"))):
+    chosen = next((s for s in signals if s.job.name == best_recipe), None)
+    control = next((s for s in signals if s.job.kind == "random"), None)
+    for label, s in (("best recipe " + str(best_recipe), chosen), ("random control", control)):
         d = s.versus_baseline if s is not None else None
         lines.append(
             f"{label}: "

@@ -120,6 +120,9 @@ def build_tuner(
     from reward_search.training.retention import DropCheckpointsWhenDone, checkpoint_config
 
     resources = tune_resources(config.search)  # one process's GPUs, or a coordinator for Ray Train workers
+    # Keeping one checkpoint per trial (run.keep_checkpoints) makes Tune snapshot its state on every report, by
+    # design; its "snapshotting ... may become a bottleneck" warning would repeat on the console for every trial.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     return tune.Tuner(
         tune.with_resources(trainable, resources),
         param_space=param_space,
