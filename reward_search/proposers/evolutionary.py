@@ -211,11 +211,11 @@ class EvolutionaryProposer(Proposer):
             for entry in learned[: self.config.evolution.parents]
             if (genome := parse_genome(entry.source)) is not None
         ]
-        flat_primitives = {t["primitive"] for e in flat if (g := parse_genome(e.source)) for t in g}
         seen = self._seen | {genome_key(g) for e in feedback.entries if (g := parse_genome(e.source)) is not None}
         fresh_count = n if not parents else min(n, round_half_up(n * self.config.evolution.fresh_fraction))
         candidates = []
-        used: set[str] = set(flat_primitives)  # and this batch's fresh primitives: the next fresh one avoids them
+        # primitives of flagged runs and of this batch's fresh genomes: the next fresh one draws from the others
+        used = {t["primitive"] for e in flat if (g := parse_genome(e.source)) for t in g}
         for i in range(n):
             genome, lineage = self._unique(breeder, parents, seen, fresh=i >= n - fresh_count, avoid=used)
             if not lineage:

@@ -7,11 +7,10 @@ lists of chat messages. The values are the paper's and are pinned by unit tests.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reward_search.task.grading import STRICT_FORMAT, TAGS, completion_text, solution_text
+from reward_search.task.grading import STRICT_FORMAT, TAGS, completion_text, extract_answer, solution_text, to_float
 
 RewardFunc = Callable[..., list[float]]
 
@@ -63,27 +62,17 @@ def check_answer(
     ]
 
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text.replace(",", ""))
-    except ValueError:
-        return None
-
-
 def graded_answer(
     prompts: Sequence[Any], completions: Sequence[Any], answer: Sequence[str], **kwargs: Any
 ) -> list[float]:
-    """Not the paper's: how close the completion's last number is to the gold answer, 1 / (1 + relative error), in
-    (0, 1]; 0 without a number. Graded, so the completions of one group rarely tie even when none reaches the
-    format or the right answer (a 135M model in a few steps): every run gets a gradient (`training.graded_base_reward`).
+    """Not the paper's: how close the completion's answer (flexible extraction: the last number) is to the gold,
+    1 / (1 + relative error), in (0, 1]; 0 without a number. Graded, so the completions of one group rarely tie even
+    when none reaches the format or the right answer (a 135M model in a few steps): every run gets a gradient
+    (`training.graded_base_reward`).
     """
     scores = []
     for completion, gold in zip(completions, answer, strict=True):
-        found = _NUMBER.findall(completion_text(completion))
-        guess, target = (_number(found[-1]) if found else None), _number(str(gold))
+        guess, target = to_float(extract_answer(completion_text(completion), "flexible")), to_float(str(gold))
         if guess is None or target is None:
             scores.append(0.0)
             continue
