@@ -9,6 +9,7 @@ import pytest
 
 from reward_search.candidates.records import LeaderboardEntry
 from reward_search.candidates.sandbox import CandidateRunner
+from reward_search.candidates.settings import CandidatesConfig, ProbeConfig
 from reward_search.candidates.validation import validate_source
 from reward_search.proposers.evolutionary import EvolutionaryProposer, parse_genome
 from reward_search.proposers.feedback import build_feedback
@@ -47,11 +48,18 @@ def test_generated_candidates_pass_validation_in_the_sandbox(runner):
     assert len(candidates) == 36
     used = {t["primitive"] for c in candidates for t in parse_genome(c.source)}
     assert used == set(PRIMITIVES)  # the whole library is exercised
+    # A pinned probe seed makes the check reproducible; in a search the probes are drawn from a secret seed.
+    config = CandidatesConfig(probes=ProbeConfig(seed=7))
+    gaps = []
     for candidate in candidates:
-        verdict = validate_source(candidate.source, runner, name=candidate.name)
+        verdict = validate_source(candidate.source, runner, config, name=candidate.name)
         assert verdict.accepted, (candidate.description, verdict.reasons)
         probe = verdict.probe
-        assert probe["deterministic"] and probe["mean_correct"] >= probe["mean_wrong"]
+        assert probe["deterministic"] and probe["order_independent"] and probe["fresh_worker_agrees"]
+        gaps.append(probe["mean_correct"] - probe["mean_wrong"])
+    # Answer-blind terms (length, agreement with the group's majority) can favour a wrong answer on some probe
+    # draws, so single candidates may warn; the library as a whole must still prefer correct answers.
+    assert sum(gap > 0 for gap in gaps) > len(gaps) // 2 and sum(gaps) > 0, gaps
 
 
 def test_candidates_are_readable_modules_with_unique_names():
