@@ -270,6 +270,9 @@ class FinalizeConfig:
     random_k: int = field(default=5, metadata=_positive())
     random_seed: int = 0
     seeds: int = field(default=3, metadata=_positive())  # trainings of the best recipe (run.seed, +1, ...)
+    # The baseline and the random control never compete for best recipe; false evaluates them on test only
+    # (their dev columns show "-"), which saves one dev evaluation per control.
+    controls_on_dev: bool = True
 
     def validate(self) -> list[tuple[str, str]]:
         names = [r.name for r in self.recipes]

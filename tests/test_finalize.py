@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import ray
 
@@ -101,6 +102,7 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
             "{name: top2_again, kind: top_k, k: 2}]",
             "finalize.random_k=2",
             "finalize.seeds=2",
+            "finalize.controls_on_dev=false",
         ],
     )
     try:
@@ -132,8 +134,15 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
     for job in jobs.values():
         result = job["result"]
         assert result["status"] == "done", (job["name"], result)
-        assert result["test_n"] == 100 and result["selection_n"] == 4  # every job tested once, on all of test
-        assert (Path(result["trial_dir"]) / "test.parquet").is_file()
+        assert result["test_n"] == 100  # every job tested once, on all of test
+        if job["name"] in ("baseline", "random"):  # controls_on_dev false: test only, no dev numbers
+            assert result["selection_split"] == "test" and result["selection_n"] is None
+            assert result["test_gold_logprob"] is not None
+            assert len(pd.read_parquet(Path(result["trial_dir"]) / "selection.parquet")) == 100
+            assert not (Path(result["trial_dir"]) / "test.parquet").exists()
+        else:
+            assert result["selection_n"] == 4 and result["selection_split"] == "dev"
+            assert (Path(result["trial_dir"]) / "test.parquet").is_file()
     assert jobs[f"{best}@seed3407"]["result"]["trial_key"] == jobs[best]["result"]["trial_key"]  # same training
     assert jobs[f"{best}@seed3408"]["result"]["trial_key"] != jobs[best]["result"]["trial_key"]
     for e in load_entries(run_dir):  # the search itself never touched test
@@ -249,6 +258,19 @@ def test_finalize_jobs_build_zero_on_failure_members():
     assert not any(isinstance(f, ZeroOnFailureReward) for f in screening)
 
 
+def test_controls_can_skip_the_dev_evaluation_and_recipes_never_do():
+    board = ranked([entry(i, 1, 0.1 * i) for i in range(1, 7)])
+    config = load_config(SMOKE, ["finalize.controls_on_dev=false", "training.test_size=30"])
+    jobs = {j.name: j for j in plan_jobs(config, board, board)}
+    for name in ("baseline", "random"):
+        training = job_config(config, jobs[name]).training
+        assert (training.selection_split, training.selection_size) == ("test", 30)
+    assert job_config(config, jobs["top3"]).training.selection_split == "dev"
+    default = load_config(SMOKE)
+    assert default.finalize.controls_on_dev
+    assert job_config(default, plan_jobs(default, board, board)[-1]).training.selection_split == "dev"
+
+
 def test_a_job_ranked_on_test_reports_its_selection_numbers_as_test_and_the_table_marks_twins():
     from reward_search.search.finalize import _test_from_selection, finalize_table
 
@@ -256,6 +278,9 @@ def test_a_job_ranked_on_test_reports_its_selection_numbers_as_test_and_the_tabl
     assert _test_from_selection(dict(on_test))["test_accuracy"] == 0.5
     on_dev = {"selection_split": "dev", "selection_accuracy": 0.5, "test_accuracy": None}
     assert _test_from_selection(dict(on_dev))["test_accuracy"] is None  # dev runs keep test apart
+    control = _test_from_selection(dict(on_test, selection_gold_logprob=-1.5), control=True)
+    assert (control["test_accuracy"], control["test_gold_logprob"]) == (0.5, -1.5)
+    assert control["selection_accuracy"] is None and control["selection_n"] is None  # not shown as dev numbers
     outcome = {
         "selection_split": "test",
         "best_recipe": "top5",

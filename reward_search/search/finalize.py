@@ -31,6 +31,7 @@ from reward_search.config import ExperimentConfig, RecipeConfig, to_plain
 from reward_search.training.spec import RewardSpec
 
 FINALIZE_FILE = "finalize.json"
+CONTROL_KINDS = ("baseline", "random")  # jobs that are compared with, never selected
 
 
 @dataclass
@@ -168,6 +169,8 @@ def job_config(config: ExperimentConfig, job: FinalJob) -> ExperimentConfig:
     """The experiment config a job trains with: its steps and seed, a test evaluation at the end, and members
     whose failed calls score 0 instead of ending the job."""
     training = dataclasses.replace(config.training, steps=job.steps, eval_test=True, member_failure="zero")
+    if job.kind in CONTROL_KINDS and not config.finalize.controls_on_dev:  # one evaluation, on test
+        training = dataclasses.replace(training, selection_split="test", selection_size=training.test_size)
     return dataclasses.replace(config, training=training, run=dataclasses.replace(config.run, seed=job.seed))
 
 
@@ -279,7 +282,7 @@ def _record_results(jobs: Sequence[FinalJob], grid: Any, phase: str, verbose: bo
         if result.error is not None or not report.get("final"):
             job.result = {"status": "failed", "error": str(result.error or "no final report")}
         else:
-            job.result = _test_from_selection({k: report.get(k) for k in _RESULT_KEYS})
+            job.result = _test_from_selection({k: report.get(k) for k in _RESULT_KEYS}, job.kind in CONTROL_KINDS)
             job.result["member_failures"] = _member_failures(report.get("candidate_failures_json"))
         if verbose:
             accuracy = job.result.get("selection_accuracy")
@@ -311,11 +314,14 @@ _RESULT_KEYS = (
 )
 
 
-def _test_from_selection(result: dict[str, Any]) -> dict[str, Any]:
-    """A job that selected on test evaluated test once, as its selection split: report those as its test numbers."""
+def _test_from_selection(result: dict[str, Any], control: bool = False) -> dict[str, Any]:
+    """A job that selected on test evaluated test once, as its selection split: report those as its test numbers.
+    A control's selection numbers are then not dev numbers and are cleared (no control is ever selected)."""
     if result.get("selection_split") == "test" and result.get("test_accuracy") is None:
-        for name in ("accuracy", "f1", "correct", "n"):
+        for name in ("accuracy", "f1", "correct", "n", "gold_logprob"):
             result[f"test_{name}"] = result.get(f"selection_{name}")
+            if control:
+                result[f"selection_{name}"] = None
     return result
 
 
@@ -349,7 +355,7 @@ def best_job(jobs: Sequence[FinalJob], metric: str = "accuracy") -> FinalJob | N
     candidates = [
         j
         for j in jobs
-        if j.kind not in ("baseline", "random", "seed")
+        if j.kind not in (*CONTROL_KINDS, "seed")
         and j.result.get("status") == "done"
         and j.result.get("selection_accuracy") is not None
     ]

@@ -27,6 +27,7 @@ from reward_search.task.base import Problem, Task, render_prompt
 from reward_search.task.grading import Metrics, extract_answer, is_correct, score
 from reward_search.training.gold_logprob import add_gold_logprobs
 from reward_search.training.models import LoadedModel
+from reward_search.training.prefix_cache import SharedPrefix, padded_after_prefix, shared_prefix
 
 
 @dataclass
@@ -124,6 +125,23 @@ class _StepProgress:
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
+def _batch_inputs(
+    tokenizer: Any, prompts: Sequence[str], token_ids: Sequence[list[int]], prefix: SharedPrefix | None, fast: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One batch's model inputs (left-padded; after the shared prefix when there is one) and its extra options."""
+    if prefix is None:
+        encoded = tokenizer(
+            list(prompts),
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+            pad_to_multiple_of=FAST_PAD_MULTIPLE if fast else None,
+        )
+        return dict(encoded), {}
+    inputs = padded_after_prefix(prefix, [ids[len(prefix) :] for ids in token_ids], tokenizer.pad_token_id)
+    return {k: inputs[k] for k in ("input_ids", "attention_mask")}, {"cache": prefix.batch_cache(len(prompts))}
+
+
 def generate_batched(
     loaded: LoadedModel,
     prompts: Sequence[str],
@@ -131,9 +149,11 @@ def generate_batched(
     batch_size: int,
     progress: Any = None,
     fast: bool = False,
+    share_prefix: bool = True,
 ) -> list[Generation]:
     """Greedy completions for `prompts`, in their order, generated in length-sorted left-padded batches.
 
+    The prompts' common opening (chat header and system prompt) is computed once and shared (`prefix_cache`).
     `fast`: a static KV cache (transformers compiles its decode step on a GPU) and prompts padded to a multiple of
     FAST_PAD_MULTIPLE tokens; the completions are the same."""
     import torch
@@ -145,8 +165,10 @@ def generate_batched(
     stop_ids.add(tokenizer.eos_token_id)
     from transformers import StoppingCriteriaList
 
-    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
-    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])  # batch by token length: little padding
+    token_ids = [list(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda i: -len(token_ids[i]))  # batch by token length: little padding
+    # the prompts' common opening, computed once (a static cache keeps its own fixed-shape buffers instead)
+    prefix = shared_prefix(model, token_ids, loaded.device) if share_prefix and not fast else None
     results: list[Generation | None] = [None] * len(prompts)
     batches = (len(order) + batch_size - 1) // batch_size
     for number, start in enumerate(range(0, len(order), batch_size), start=1):
@@ -155,17 +177,14 @@ def generate_batched(
             step_progress = _StepProgress(progress, f"batch {number}/{batches}", max_new_tokens)
             criteria = StoppingCriteriaList([step_progress])  # type: ignore[list-item]
         chunk = order[start : start + batch_size]
-        encoded = tokenizer(
-            [prompts[i] for i in chunk],
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=False,
-            pad_to_multiple_of=FAST_PAD_MULTIPLE if fast else None,
+        encoded, extra = _batch_inputs(
+            tokenizer, [prompts[i] for i in chunk], [token_ids[i] for i in chunk], prefix, fast
         )
         encoded = {k: v.to(loaded.device) for k, v in encoded.items()}
         with torch.inference_mode():
             output = model.generate(
                 **encoded,
+                **extra,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 temperature=None,

@@ -4,7 +4,8 @@ Accuracy of a small model after a few GRPO steps is mostly zero, so it cannot ra
 written in the policy's answer format (`<thinking>` working `</thinking>` `<solution>` answer `</solution>`), is
 teacher-forced after the question's prompt; the mean log-probability of its tokens is continuous, moves after a
 few steps, is computed per question (so paired bootstrap intervals apply), and uses no candidate's own reward.
-One forward pass per question, questions batched (left-padded, explicit position ids so padding changes nothing).
+One forward pass per question, questions batched (left-padded, explicit position ids so padding changes nothing),
+the prompt's shared opening computed once (`prefix_cache`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from reward_search.task.base import Problem, Task, render_prompt
 from reward_search.task.grading import SOLUTION_END, SOLUTION_START, THINK_END, THINK_START
+from reward_search.training.prefix_cache import SharedPrefix, padded_after_prefix, shared_prefix
 
 COLUMN = "gold_logprob"
 _CALCULATOR = re.compile(r"<<[^>]*>>")
@@ -34,25 +36,31 @@ def _encode(tokenizer: Any, prompt: str, target: str) -> tuple[list[int], int]:
     return list(prompt_ids) + list(target_ids), len(target_ids)
 
 
-def _batch_logprobs(model: Any, batch: Sequence[tuple[list[int], int]], pad_id: int, device: str) -> list[float]:
-    """Mean log-probability of each sequence's last `n_target` tokens, for one left-padded batch."""
+def _batch_logprobs(
+    model: Any,
+    batch: Sequence[tuple[list[int], int]],
+    pad_id: int,
+    device: str,
+    prefix: SharedPrefix | None = None,
+) -> list[float]:
+    """Mean log-probability of each sequence's last `n_target` tokens, for one left-padded batch; with `prefix`,
+    the shared leading tokens come from its cache and only the rest of each row is computed."""
     import torch
 
-    width = max(len(ids) for ids, _ in batch)
     keep = max(n for _, n in batch)
-    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, (ids, _) in enumerate(batch):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-        mask[row, width - len(ids) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    start = len(prefix) if prefix is not None else 0
+    inputs = padded_after_prefix(prefix or SharedPrefix([], None), [ids[start:] for ids, _ in batch], pad_id)
+    input_ids = inputs["input_ids"]
+    extra = {"cache": prefix.batch_cache(len(batch))} if prefix is not None else {}
     with torch.inference_mode():
         logits = model(
-            input_ids=input_ids.to(device),
-            attention_mask=mask.to(device),
-            position_ids=positions.to(device),
+            input_ids=input_ids[:, start:].to(device),
+            attention_mask=inputs["attention_mask"].to(device),
+            position_ids=inputs["position_ids"][:, start:].to(device),
             logits_to_keep=keep + 1,
+            **extra,
         ).logits.float()
+    width = input_ids.shape[1]
     # logits[:, j] predicts the token after position (width - keep - 1 + j); the targets are the last `keep` tokens
     logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
     targets = input_ids[:, width - keep :].to(logprobs.device)
@@ -60,7 +68,9 @@ def _batch_logprobs(model: Any, batch: Sequence[tuple[list[int], int]], pad_id: 
     return [float(picked[row, keep - n :].mean()) for row, (_, n) in enumerate(batch)]
 
 
-def gold_logprobs(loaded: Any, task: Task, problems: Sequence[Problem], batch_size: int = 8) -> list[float]:
+def gold_logprobs(
+    loaded: Any, task: Task, problems: Sequence[Problem], batch_size: int = 8, share_prefix: bool = True
+) -> list[float]:
     """One value per problem, in order: the mean per-token log-probability of `gold_text(problem)`."""
     tokenizer, model = loaded.tokenizer, loaded.model
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -70,9 +80,12 @@ def gold_logprobs(loaded: Any, task: Task, problems: Sequence[Problem], batch_si
     was_training = bool(getattr(model, "training", False))
     model.eval()
     try:
+        # the prompts' common opening only: a prefix reaching into a gold solution would hide targets
+        prompts = [ids[: len(ids) - n] for ids, n in encoded]
+        prefix = shared_prefix(model, prompts, loaded.device) if share_prefix else None
         for start in range(0, len(order), max(1, batch_size)):
             chunk = order[start : start + batch_size]
-            scores = _batch_logprobs(model, [encoded[i] for i in chunk], pad_id, loaded.device)
+            scores = _batch_logprobs(model, [encoded[i] for i in chunk], pad_id, loaded.device, prefix)
             for i, value in zip(chunk, scores, strict=True):
                 values[i] = value
     finally:
