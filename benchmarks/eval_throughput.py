@@ -4,6 +4,8 @@ Both arms run in this process on the same model, questions and token budget, so 
 this machine. Prints tokens/s, questions/s, peak RSS and the speed-up; writes JSON under benchmarks/results/.
 `--adapter-arm` adds a LoRA (r=16 on the 7 projections, random non-zero weights) evaluated batched as TRL leaves it
 (unmerged) and as `evaluate` runs it (merged into a copy), with the count of identical greedy completions.
+`--prefix-arm` times the demo's selection evaluation (50 dev questions, 32 tokens, batch 25) with the prompts'
+shared opening computed once versus for every prompt, generation and gold log-prob pass apart.
 
     .venv/bin/python benchmarks/eval_throughput.py [--questions 32] [--max-new-tokens 256] [--batch-size 32]
 """
@@ -90,6 +92,48 @@ def adapter_arm(loaded, task, problems, batch_size: int, max_new_tokens: int) ->
     }
 
 
+def prefix_arm(loaded, task, problems, batch_size: int, max_new_tokens: int) -> dict:
+    """Generation and the gold log-prob pass with the prompts' shared opening computed once, against computing it
+    for every prompt: seconds of each, identical greedy completions, the largest gold log-prob difference."""
+    from reward_search.task import render_prompt
+    from reward_search.training.evaluation import generate_batched
+    from reward_search.training.gold_logprob import gold_logprobs
+
+    prompts = [render_prompt(loaded.tokenizer, task.messages(p.question)) for p in problems]
+    arms: dict = {}
+    for name, share in (("full_prompts", False), ("shared_prefix", True)):
+        started = time.perf_counter()
+        texts = [g.text for g in generate_batched(loaded, prompts, max_new_tokens, batch_size, share_prefix=share)]
+        generated = time.perf_counter()
+        values = gold_logprobs(loaded, task, problems, min(batch_size, 8), share_prefix=share)
+        done = time.perf_counter()
+        arms[name] = {
+            "generation_seconds": round(generated - started, 2),
+            "gold_logprob_seconds": round(done - generated, 2),
+            "texts": texts,
+            "values": values,
+        }
+    full, shared = arms["full_prompts"], arms["shared_prefix"]
+    same = sum(a == b for a, b in zip(full.pop("texts"), shared.pop("texts"), strict=True))
+    gap = max(abs(a - b) for a, b in zip(full.pop("values"), shared.pop("values"), strict=True))
+    total = {k: v["generation_seconds"] + v["gold_logprob_seconds"] for k, v in arms.items()}
+    return {
+        **arms,
+        "prefix_tokens": _prefix_tokens(loaded, prompts),
+        "speedup_generation": round(full["generation_seconds"] / shared["generation_seconds"], 2),
+        "speedup_gold_logprob": round(full["gold_logprob_seconds"] / shared["gold_logprob_seconds"], 2),
+        "speedup_total": round(total["full_prompts"] / total["shared_prefix"], 2),
+        "identical_completions": same,
+        "max_gold_logprob_difference": gap,
+    }
+
+
+def _prefix_tokens(loaded, prompts) -> int:
+    from reward_search.training.prefix_cache import common_prefix_length
+
+    return common_prefix_length([loaded.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
@@ -97,6 +141,15 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--adapter-arm", action="store_true", help="also LoRA unmerged vs merged (batched)")
+    parser.add_argument(
+        "--prefix-arm",
+        action="store_true",
+        help="also the shared prompt prefix on vs off, on the demo's selection evaluation (--prefix-questions dev "
+        "questions, --prefix-new-tokens tokens, batch --prefix-batch-size)",
+    )
+    parser.add_argument("--prefix-questions", type=int, default=50)
+    parser.add_argument("--prefix-new-tokens", type=int, default=32)
+    parser.add_argument("--prefix-batch-size", type=int, default=25)
     parser.add_argument("--out", default=str(RESULTS / "eval_throughput.json"))
     args = parser.parse_args()
 
@@ -112,6 +165,16 @@ def main() -> int:
 
     same = sum(a == b for a, b in zip(single.pop("completions"), batched.pop("completions"), strict=True))
     adapter = adapter_arm(loaded, task, problems, args.batch_size, args.max_new_tokens) if args.adapter_arm else None
+    prefix = None
+    if args.prefix_arm:
+        dev = task.load_splits().dev[: args.prefix_questions]
+        prefix = {
+            "questions": len(dev),
+            "split": "dev",
+            "max_new_tokens": args.prefix_new_tokens,
+            "batch_size": args.prefix_batch_size,
+            **prefix_arm(loaded, task, dev, args.prefix_batch_size, args.prefix_new_tokens),
+        }
     speedup = single["seconds"] / batched["seconds"]
     report = {
         "benchmark": "eval_throughput",
@@ -123,6 +186,7 @@ def main() -> int:
         "speedup": round(speedup, 2),
         "identical_completions": same,
         "lora_adapter": adapter,
+        "shared_prefix": prefix,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "machine": {
             "cpus": os.cpu_count(),

@@ -116,24 +116,35 @@ def test_the_report_pairs_each_job_with_the_baseline_and_summarises_in_three_lin
     from reward_search.config import ExperimentConfig
 
     rng = np.random.default_rng(0)
-    base = rng.normal(-1.5, 0.2, 30)
+    dev, test = rng.normal(-1.5, 0.2, 30), rng.normal(-1.5, 0.2, 20)
     shifts = {"baseline": 0.0, "top3": 0.05, "top5": 0.02, "random": -0.01}  # two top_k jobs: found by name
     jobs = []
     for name, shift in shifts.items():
         folder = tmp_path / "trials" / name
-        rows = [{"index": i, "correct": False, "gold_logprob": float(v + shift)} for i, v in enumerate(base)]
-        io.write_parquet(folder / "selection.parquet", rows[::-1])  # order on disk must not matter: paired by index
+        on_test = [{"index": i, "correct": False, "gold_logprob": float(v + 2 * shift)} for i, v in enumerate(test)]
         kind = {"top3": "top_k", "top5": "top_k"}.get(name, name)
-        result = {"status": "done", "trial_key": name, "trial_dir": str(folder), "selection_split": "dev"}
+        if kind in ("baseline", "random"):  # finalize.controls_on_dev false: one evaluation, on test
+            io.write_parquet(folder / "selection.parquet", on_test)
+            split = "test"
+        else:  # dev indices overlap the test ones: only records of one split may ever be paired
+            rows = [{"index": i, "correct": False, "gold_logprob": float(v + shift)} for i, v in enumerate(dev)]
+            io.write_parquet(folder / "selection.parquet", rows[::-1])  # order on disk must not matter
+            io.write_parquet(folder / "test.parquet", on_test)
+            split = "dev"
+        result = {"status": "done", "trial_key": name, "trial_dir": str(folder), "selection_split": split}
         jobs.append({"name": name, "kind": kind, "members": [], "result": result})
     entry = LeaderboardEntry("c1", "reward_a", 1, "test", "done", "src", accuracy=0.0, gold_logprob=-1.4, n=30)
     data = RunData(tmp_path, ExperimentConfig(), {}, {}, [entry], {"jobs": jobs, "best_recipe": "top3"})
-    signals = {s.job.name: s for s in job_signals(data, n_resamples=2000)}
+    on_dev = {s.job.name: s for s in job_signals(data, n_resamples=2000)}
+    assert set(on_dev) == {"top3", "top5"} and on_dev["top3"].versus_baseline is None  # no baseline on dev
+    signals = {s.job.name: s for s in job_signals(data, "test", n_resamples=2000)}
     assert signals["baseline"].versus_baseline is None
-    assert signals["top3"].versus_baseline.difference == pytest.approx(0.05)
-    assert signals["top3"].versus_baseline.low == pytest.approx(0.05) == signals["top3"].versus_baseline.high
-    assert signals["random"].versus_baseline.difference == pytest.approx(-0.01)
-    assert signal_section(data, 2000, 0).blocks[-1].rows[0][0] == "baseline"
+    assert signals["top3"].versus_baseline.difference == pytest.approx(0.1)
+    assert signals["top3"].versus_baseline.low == pytest.approx(0.1) == signals["top3"].versus_baseline.high
+    assert signals["random"].versus_baseline.difference == pytest.approx(-0.02)
+    assert signals["random"].versus_baseline.n == 20
+    assert signal_section(data, 2000, 0).blocks[-1].rows[0][0] == "top3"  # dev rows first, then test
     lines = summary_lines(data, 2000)
     assert len(lines) == 3 and lines[0].startswith("best reward: reward_a")
-    assert "+0.0500" in lines[1] and "top3" in lines[1] and "-0.0100" in lines[2] and "random control" in lines[2]
+    assert "+0.1000" in lines[1] and "top3" in lines[1] and "-0.0200" in lines[2] and "random control" in lines[2]
+    assert "over 20 test questions" in lines[1]

@@ -110,10 +110,14 @@ class RunData:
         """A finalize job's per-question records on `split` ("test" or "selection").
 
         A run that ranks on test evaluates test once, as its selection split: its test records are `selection`.
+        A control evaluated on test only (`finalize.controls_on_dev: false`) has no records on the run's selection
+        split: None, so that nothing pairs its test questions with another job's dev questions.
         """
         key, recorded = job.result.get("trial_key"), job.result.get("trial_dir")
-        frame = self.trial_table(key, split, recorded)
         selected_on = job.result.get("selection_split") or self.selection_split
+        if split == "selection" and selected_on != self.selection_split:
+            return None
+        frame = self.trial_table(key, split, recorded)
         if frame is None and split == "test" and selected_on == "test":
             frame = self.trial_table(key, "selection", recorded)
         return frame

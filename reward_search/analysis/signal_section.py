@@ -78,7 +78,8 @@ def signal_section(data: RunData, n_resamples: int, seed: int) -> Section:
 
 
 def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> list[str]:
-    """Three lines: the best reward, its signal against the baseline with the CI, and the random control."""
+    """Three lines: the best reward (on the selection split), and on test the best recipe's and the random
+    control's signal against the baseline with the paired CI."""
     ranked = data.ranked()
     best = ranked[0] if ranked else None
     lines = [
@@ -90,7 +91,8 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
             f"gold log-prob {fmt(best.gold_logprob, 4)} on the {data.selection_split} split)"
         )
     ]
-    signals = job_signals(data, "selection", n_resamples, seed)  # by name: several jobs share a kind (top_k)
+    # on test, the one evaluation every finalize job has (controls may skip dev); by name: top_k jobs share a kind
+    signals = job_signals(data, "test", n_resamples, seed)
     best_recipe = (data.finalize or {}).get("best_recipe")
     chosen = next((s for s in signals if s.job.name == best_recipe), None)
     control = next((s for s in signals if s.job.kind == "random"), None)
@@ -102,7 +104,7 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
                 "no signal recorded"
                 if d is None
                 else f"gold log-prob {fmt(d.first_mean, 4)} vs baseline "
-                f"{fmt(d.second_mean, 4)}: {d.difference:+.4f} {fmt_ci(d.low, d.high, 4)} over {d.n} questions"
+                f"{fmt(d.second_mean, 4)}: {d.difference:+.4f} {fmt_ci(d.low, d.high, 4)} over {d.n} test questions"
             )
         )
     return lines
