@@ -4,8 +4,9 @@ Both arms run in this process on the same model, questions and token budget, so 
 this machine. Prints tokens/s, questions/s, peak RSS and the speed-up; writes JSON under benchmarks/results/.
 `--adapter-arm` adds a LoRA (r=16 on the 7 projections, random non-zero weights) evaluated batched as TRL leaves it
 (unmerged) and as `evaluate` runs it (merged into a copy), with the count of identical greedy completions.
-`--prefix-arm` times the demo's selection evaluation (50 dev questions, 32 tokens, batch 25) with the prompts'
-shared opening computed once versus for every prompt, generation and gold log-prob pass apart.
+`--prefix-arm` times the demo's selection evaluation (50 dev questions, 32 tokens, batch 25; generation and the
+gold log-prob pass) with every prompt computed in full, with the prompts' shared opening computed once, and with
+that plus the gold pass started from each generation batch's cache.
 
     .venv/bin/python benchmarks/eval_throughput.py [--questions 32] [--max-new-tokens 256] [--batch-size 32]
 """
@@ -93,39 +94,41 @@ def adapter_arm(loaded, task, problems, batch_size: int, max_new_tokens: int) ->
 
 
 def prefix_arm(loaded, task, problems, batch_size: int, max_new_tokens: int) -> dict:
-    """Generation and the gold log-prob pass with the prompts' shared opening computed once, against computing it
-    for every prompt: seconds of each, identical greedy completions, the largest gold log-prob difference."""
+    """The selection evaluation's two passes (greedy generation, gold log-probabilities) three ways: every prompt
+    computed in full by both (as before), the prompts' shared opening computed once, and that plus the gold pass
+    started from each generation batch's own cache (what `evaluate` does now)."""
     from reward_search.task import render_prompt
     from reward_search.training.evaluation import generate_batched
-    from reward_search.training.gold_logprob import gold_logprobs
+    from reward_search.training.gold_logprob import gold_logprobs, target_ids
 
     prompts = [render_prompt(loaded.tokenizer, task.messages(p.question)) for p in problems]
+    targets = target_ids(loaded.tokenizer, problems)
+    rows = min(batch_size, 8)
     arms: dict = {}
-    for name, share in (("full_prompts", False), ("shared_prefix", True)):
+    for name in ("full_prompts", "shared_prefix", "shared_prefix_and_generation_cache"):
         started = time.perf_counter()
-        texts = [g.text for g in generate_batched(loaded, prompts, max_new_tokens, batch_size, share_prefix=share)]
-        generated = time.perf_counter()
-        values = gold_logprobs(loaded, task, problems, min(batch_size, 8), share_prefix=share)
-        done = time.perf_counter()
+        if name == "shared_prefix_and_generation_cache":
+            generations = generate_batched(
+                loaded, prompts, max_new_tokens, batch_size, targets=targets, target_rows=rows
+            )
+            values = [g.gold_logprob for g in generations]
+        else:
+            share = name == "shared_prefix"
+            generations = generate_batched(loaded, prompts, max_new_tokens, batch_size, share_prefix=share)
+            values = gold_logprobs(loaded, task, problems, rows, share_prefix=share)
         arms[name] = {
-            "generation_seconds": round(generated - started, 2),
-            "gold_logprob_seconds": round(done - generated, 2),
-            "texts": texts,
+            "seconds": round(time.perf_counter() - started, 2),
+            "texts": [g.text for g in generations],
             "values": values,
         }
-    full, shared = arms["full_prompts"], arms["shared_prefix"]
-    same = sum(a == b for a, b in zip(full.pop("texts"), shared.pop("texts"), strict=True))
-    gap = max(abs(a - b) for a, b in zip(full.pop("values"), shared.pop("values"), strict=True))
-    total = {k: v["generation_seconds"] + v["gold_logprob_seconds"] for k, v in arms.items()}
-    return {
-        **arms,
-        "prefix_tokens": _prefix_tokens(loaded, prompts),
-        "speedup_generation": round(full["generation_seconds"] / shared["generation_seconds"], 2),
-        "speedup_gold_logprob": round(full["gold_logprob_seconds"] / shared["gold_logprob_seconds"], 2),
-        "speedup_total": round(total["full_prompts"] / total["shared_prefix"], 2),
-        "identical_completions": same,
-        "max_gold_logprob_difference": gap,
-    }
+    full = arms["full_prompts"]
+    texts, values = full.pop("texts"), full.pop("values")
+    for name in ("shared_prefix", "shared_prefix_and_generation_cache"):
+        arm = arms[name]
+        arm["speedup"] = round(full["seconds"] / arm["seconds"], 2)
+        arm["identical_completions"] = sum(a == b for a, b in zip(texts, arm.pop("texts"), strict=True))
+        arm["max_gold_logprob_difference"] = max(abs(a - b) for a, b in zip(values, arm.pop("values"), strict=True))
+    return {**arms, "prefix_tokens": _prefix_tokens(loaded, prompts)}
 
 
 def _prefix_tokens(loaded, prompts) -> int:

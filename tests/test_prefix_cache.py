@@ -53,3 +53,22 @@ def test_gold_logprobs_from_the_shared_prefix_match_the_full_pass(tiny, problems
     assert len(set(full)) > 1
     assert shared == pytest.approx(full, abs=1e-5)
     assert gold_logprobs(tiny, task, problems[:1], batch_size=1) == pytest.approx(full[:1], abs=1e-5)
+
+
+def test_generation_caches_give_the_gold_logprobs_without_a_second_prompt_pass(tiny, problems):
+    from reward_search.config import EvalConfig
+    from reward_search.training.evaluation import evaluate
+    from reward_search.training.gold_logprob import target_ids
+
+    task = GSM8KTask()
+    prompts = [render_prompt(tiny.tokenizer, task.messages(p.question)) for p in problems]
+    targets = target_ids(tiny.tokenizer, problems)
+    reference = gold_logprobs(tiny, task, problems, batch_size=3, share_prefix=False)
+    generations = generate_batched(tiny, prompts, max_new_tokens=6, batch_size=4, targets=targets, target_rows=3)
+    assert all(g.gold_logprob is not None for g in generations)  # every batch reused its cache
+    assert [g.gold_logprob for g in generations] == pytest.approx(reference, abs=1e-5)
+    plain = generate_batched(tiny, prompts, max_new_tokens=6, batch_size=4)
+    assert [g.text for g in generations] == [g.text for g in plain]  # the completions are untouched
+    for generation in ("hf", "fast"):  # fast: a static cache cannot be cut back, so the standalone pass runs
+        result = evaluate(tiny, task, problems, EvalConfig(batch_size=4, max_new_tokens=6), False, generation)
+        assert [r["gold_logprob"] for r in result.records] == pytest.approx(reference, abs=1e-5)

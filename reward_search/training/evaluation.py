@@ -25,7 +25,7 @@ from reward_search.config import EvalConfig
 from reward_search.errors import UserError
 from reward_search.task.base import Problem, Task, render_prompt
 from reward_search.task.grading import Metrics, extract_answer, is_correct, score
-from reward_search.training.gold_logprob import add_gold_logprobs
+from reward_search.training.gold_logprob import add_gold_logprobs, from_prompt_cache, target_ids
 from reward_search.training.models import LoadedModel
 from reward_search.training.prefix_cache import SharedPrefix, padded_after_prefix, shared_prefix
 
@@ -36,6 +36,7 @@ class Generation:
 
     text: str
     tokens: int
+    gold_logprob: float | None = None  # when gold targets were given and the batch's cache could be reused
 
 
 @dataclass
@@ -150,10 +151,14 @@ def generate_batched(
     progress: Any = None,
     fast: bool = False,
     share_prefix: bool = True,
+    targets: Sequence[list[int]] | None = None,
+    target_rows: int = 8,
 ) -> list[Generation]:
     """Greedy completions for `prompts`, in their order, generated in length-sorted left-padded batches.
 
     The prompts' common opening (chat header and system prompt) is computed once and shared (`prefix_cache`).
+    `targets` (token ids per prompt, e.g. the gold solutions): each batch's cache then also gives their mean
+    log-probability after the prompt (`gold_logprob.from_prompt_cache`, `target_rows` rows per forward pass).
     `fast`: a static KV cache (transformers compiles its decode step on a GPU) and prompts padded to a multiple of
     FAST_PAD_MULTIPLE tokens; the completions are the same."""
     import torch
@@ -192,13 +197,19 @@ def generate_batched(
                 top_k=None,
                 pad_token_id=tokenizer.pad_token_id,
                 stopping_criteria=criteria,
+                return_dict_in_generate=True,
                 **({"cache_implementation": "static"} if fast else {}),
             )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :].tolist()
-        for i, row in zip(chunk, new_tokens, strict=True):
+        values: list[float] | list[None] = [None] * len(chunk)
+        if targets is not None:
+            wanted = [targets[i] for i in chunk]
+            found = from_prompt_cache(model, output.get("cache"), encoded, wanted, tokenizer.pad_token_id, target_rows)
+            values = found if found is not None else values
+        new_tokens = output.sequences[:, encoded["input_ids"].shape[1] :].tolist()
+        for i, row, value in zip(chunk, new_tokens, values, strict=True):
             used = _count_tokens(row, stop_ids)
             text = tokenizer.decode(row[:used], skip_special_tokens=True)
-            results[i] = Generation(text=text, tokens=used)
+            results[i] = Generation(text=text, tokens=used, gold_logprob=value)
         if progress is not None:
             progress.update(len(chunk))
     return [r for r in results if r is not None]
@@ -259,11 +270,16 @@ def _evaluate(
         raise UserError("evaluation split is empty: nothing to evaluate")
     prompts = [render_prompt(loaded.tokenizer, task.messages(p.question)) for p in problems]
     started = time.perf_counter()
+    targets = target_ids(loaded.tokenizer, problems)  # the graded signal's gold solutions
+    rows = min(config.batch_size, 8)
     with tqdm(total=len(prompts), desc="evaluating", unit="q", disable=not show_progress, dynamic_ncols=True) as bar:
-        generations = generate_batched(loaded, prompts, config.max_new_tokens, config.batch_size, bar, fast)
+        generations = generate_batched(
+            loaded, prompts, config.max_new_tokens, config.batch_size, bar, fast, targets=targets, target_rows=rows
+        )
     seconds = time.perf_counter() - started
     records = grade_records(problems, generations, config.modes, config.primary_mode)
-    gold_logprob = add_gold_logprobs(loaded, task, problems, records, min(config.batch_size, 8))  # graded signal
+    known = [g.gold_logprob for g in generations]  # from the generation caches; else a standalone pass
+    gold_logprob = add_gold_logprobs(loaded, task, problems, records, rows, known)
     by_mode = {}
     for mode in dict.fromkeys([config.primary_mode, *config.modes]):
         column = mode.replace("-", "_")

@@ -5,11 +5,13 @@ written in the policy's answer format (`<thinking>` working `</thinking>` `<solu
 teacher-forced after the question's prompt; the mean log-probability of its tokens is continuous, moves after a
 few steps, is computed per question (so paired bootstrap intervals apply), and uses no candidate's own reward.
 One forward pass per question, questions batched (left-padded, explicit position ids so padding changes nothing),
-the prompt's shared opening computed once (`prefix_cache`).
+the prompt's shared opening computed once (`prefix_cache`). Inside an evaluation the pass starts from the key/value
+cache each generation batch leaves (`from_prompt_cache`), so no prompt is computed twice.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +30,69 @@ def gold_text(problem: Problem) -> str:
     lines = [line.strip() for line in _CALCULATOR.sub("", work).splitlines() if line.strip()]
     reasoning = "\n".join(lines) or "The answer follows."
     return f"{THINK_START}\n{reasoning}\n{THINK_END}\n{SOLUTION_START}{problem.answer}{SOLUTION_END}"
+
+
+def target_ids(tokenizer: Any, problems: Sequence[Problem]) -> list[list[int]]:
+    """The token ids of each problem's gold text, tokenized on its own as `_encode` does after the prompt."""
+    return [list(tokenizer(gold_text(p), add_special_tokens=False)["input_ids"]) for p in problems]
+
+
+def from_prompt_cache(
+    model: Any,
+    cache: Any,
+    prompts: Any,
+    targets: Sequence[list[int]],
+    pad_id: int,
+    rows_per_pass: int = 8,
+) -> list[float] | None:
+    """The gold log-probabilities of one generation batch, from the key/value cache its generation left behind.
+
+    `prompts` holds the batch's `input_ids` and `attention_mask` (left-padded prompts, width W); the cache covers
+    at least W - 1 of them. It is cut back to W - 1, and each row's last prompt token and its gold tokens (right-
+    padded) are run on it, `rows_per_pass` rows at a time: the prompts are not computed a second time. None when the
+    cache cannot be cut back (a static cache), so the caller runs the standalone pass."""
+    import torch
+    from transformers.cache_utils import DynamicCache
+
+    width = prompts["input_ids"].shape[1]
+    if not isinstance(cache, DynamicCache) or cache.get_seq_length() < width - 1:
+        return None
+    with torch.inference_mode():  # the cache's tensors are inference tensors: cut and copy them in that mode too
+        cache.crop(-(cache.get_seq_length() - (width - 1)))
+        return _targets_after_cache(model, cache, prompts, targets, pad_id, rows_per_pass)
+
+
+def _targets_after_cache(
+    model: Any, cache: Any, prompts: Any, targets: Sequence[list[int]], pad_id: int, rows_per_pass: int
+) -> list[float]:
+    import torch
+
+    input_ids, mask = prompts["input_ids"], prompts["attention_mask"]
+    width = input_ids.shape[1]
+    values: list[float] = []
+    for start in range(0, len(targets), rows_per_pass):
+        rows = list(range(start, min(start + rows_per_pass, len(targets))))
+        part = copy.deepcopy(cache)
+        part.batch_select_indices(torch.tensor(rows, device=input_ids.device))
+        longest = max(len(targets[r]) for r in rows)
+        feed = torch.full((len(rows), 1 + longest), pad_id, dtype=torch.long)
+        target_mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        for k, r in enumerate(rows):
+            feed[k, 0] = input_ids[r, width - 1]
+            feed[k, 1 : 1 + len(targets[r])] = torch.tensor(targets[r], dtype=torch.long)
+            target_mask[k, : len(targets[r])] = 1
+        full_mask = torch.cat([mask[rows].cpu(), target_mask], dim=1)
+        positions = (full_mask.cumsum(-1) - 1).clamp(min=0)[:, width - 1 :]
+        device = input_ids.device
+        logits = model(
+            input_ids=feed.to(device),
+            attention_mask=full_mask.to(device),
+            position_ids=positions.to(device),
+            cache=part,
+        ).logits.float()
+        picked = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, feed[:, 1:].to(device).unsqueeze(-1))
+        values += [float(picked[k, : len(targets[r]), 0].mean()) for k, r in enumerate(rows)]
+    return values
 
 
 def _encode(tokenizer: Any, prompt: str, target: str) -> tuple[list[int], int]:
@@ -95,10 +160,19 @@ def gold_logprobs(
 
 
 def add_gold_logprobs(
-    loaded: Any, task: Task, problems: Sequence[Problem], records: list[dict[str, Any]], batch_size: int = 8
+    loaded: Any,
+    task: Task,
+    problems: Sequence[Problem],
+    records: list[dict[str, Any]],
+    batch_size: int = 8,
+    known: Sequence[float | None] | None = None,
 ) -> float:
-    """Writes each record's `gold_logprob` (records in the problems' order) and returns their mean."""
-    values = gold_logprobs(loaded, task, problems, batch_size)
+    """Writes each record's `gold_logprob` (records in the problems' order) and returns their mean. `known` values
+    (from the generation batches' caches) are used when every one is there; otherwise the standalone pass runs."""
+    if known is not None and all(v is not None for v in known):
+        values = [float(v) for v in known if v is not None]
+    else:
+        values = gold_logprobs(loaded, task, problems, batch_size)
     for record, value in zip(records, values, strict=True):
         record[COLUMN] = value
     return sum(values) / len(values) if values else float("nan")
