@@ -131,6 +131,20 @@ def prefix_arm(loaded, task, problems, batch_size: int, max_new_tokens: int) -> 
     return {**arms, "prefix_tokens": _prefix_tokens(loaded, prompts)}
 
 
+def prefix_report(loaded, task, args) -> dict:
+    import torch
+
+    dev = task.load_splits().dev[: args.prefix_questions]
+    return {
+        "questions": len(dev),
+        "split": "dev",
+        "max_new_tokens": args.prefix_new_tokens,
+        "batch_size": args.prefix_batch_size,
+        "torch_threads": torch.get_num_threads(),
+        **prefix_arm(loaded, task, dev, args.prefix_batch_size, args.prefix_new_tokens),
+    }
+
+
 def _prefix_tokens(loaded, prompts) -> int:
     from reward_search.training.prefix_cache import common_prefix_length
 
@@ -150,17 +164,30 @@ def main() -> int:
         help="also the shared prompt prefix on vs off, on the demo's selection evaluation (--prefix-questions dev "
         "questions, --prefix-new-tokens tokens, batch --prefix-batch-size)",
     )
+    parser.add_argument("--only-prefix", action="store_true", help="rerun only the prefix arm (keeps the rest)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--prefix-questions", type=int, default=50)
     parser.add_argument("--prefix-new-tokens", type=int, default=32)
     parser.add_argument("--prefix-batch-size", type=int, default=25)
     parser.add_argument("--out", default=str(RESULTS / "eval_throughput.json"))
     args = parser.parse_args()
 
+    if args.threads:
+        __import__("torch").set_num_threads(args.threads)  # 1: as a demo trial runs, one core each
     loaded = load_model(args.model, device="cpu")
     task = get_task()
     problems = task.load_splits().test[: args.questions]
     print(f"model {loaded.source}; {len(problems)} test questions; {args.max_new_tokens} new tokens; greedy")
 
+    if args.only_prefix:  # rerun only that arm, keeping the rest of the results file
+        report = (
+            json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {"benchmark": "eval_throughput"}
+        )
+        report["shared_prefix"] = prefix_report(loaded, task, args)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["shared_prefix"], indent=2))
+        return 0
     batched = run_arm(loaded, task, problems, args.batch_size, args.max_new_tokens)
     print(f"batched ({args.batch_size}): {batched['seconds']}s, {batched['tokens_per_second']} tokens/s")
     single = run_arm(loaded, task, problems, 1, args.max_new_tokens)
@@ -168,16 +195,7 @@ def main() -> int:
 
     same = sum(a == b for a, b in zip(single.pop("completions"), batched.pop("completions"), strict=True))
     adapter = adapter_arm(loaded, task, problems, args.batch_size, args.max_new_tokens) if args.adapter_arm else None
-    prefix = None
-    if args.prefix_arm:
-        dev = task.load_splits().dev[: args.prefix_questions]
-        prefix = {
-            "questions": len(dev),
-            "split": "dev",
-            "max_new_tokens": args.prefix_new_tokens,
-            "batch_size": args.prefix_batch_size,
-            **prefix_arm(loaded, task, dev, args.prefix_batch_size, args.prefix_new_tokens),
-        }
+    prefix = prefix_report(loaded, task, args) if args.prefix_arm else None
     speedup = single["seconds"] / batched["seconds"]
     report = {
         "benchmark": "eval_throughput",

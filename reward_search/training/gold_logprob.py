@@ -69,9 +69,10 @@ def _targets_after_cache(
 
     input_ids, mask = prompts["input_ids"], prompts["attention_mask"]
     width = input_ids.shape[1]
-    values: list[float] = []
-    for start in range(0, len(targets), rows_per_pass):
-        rows = list(range(start, min(start + rows_per_pass, len(targets))))
+    order = sorted(range(len(targets)), key=lambda r: -len(targets[r]))  # passes of like length: little padding
+    values: list[float] = [0.0] * len(targets)
+    for start in range(0, len(order), rows_per_pass):
+        rows = order[start : start + rows_per_pass]
         part = copy.deepcopy(cache)
         part.batch_select_indices(torch.tensor(rows, device=input_ids.device))
         longest = max(len(targets[r]) for r in rows)
@@ -91,7 +92,8 @@ def _targets_after_cache(
             cache=part,
         ).logits.float()
         picked = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, feed[:, 1:].to(device).unsqueeze(-1))
-        values += [float(picked[k, : len(targets[r]), 0].mean()) for k, r in enumerate(rows)]
+        for k, r in enumerate(rows):
+            values[r] = float(picked[k, : len(targets[r]), 0].mean())
     return values
 
 
