@@ -143,6 +143,34 @@ def _batch_inputs(
     return {k: inputs[k] for k in ("input_ids", "attention_mask")}, {"cache": prefix.batch_cache(len(prompts))}
 
 
+def _stop_ids(tokenizer: Any, model: Any) -> set[int]:
+    eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+    stop_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    stop_ids.add(tokenizer.eos_token_id)
+    return stop_ids
+
+
+def _greedy(
+    model: Any, encoded: dict[str, Any], extra: dict[str, Any], max_new_tokens: int, pad_id: int, criteria: Any
+) -> Any:
+    """One batch's greedy generation, returned with its cache (`sequences`, `cache`)."""
+    import torch
+
+    with torch.inference_mode():
+        return model.generate(
+            **encoded,
+            **extra,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=pad_id,
+            stopping_criteria=criteria,
+            return_dict_in_generate=True,
+        )
+
+
 def generate_batched(
     loaded: LoadedModel,
     prompts: Sequence[str],
@@ -161,14 +189,11 @@ def generate_batched(
     log-probability after the prompt (`gold_logprob.from_prompt_cache`, `target_rows` rows per forward pass).
     `fast`: a static KV cache (transformers compiles its decode step on a GPU) and prompts padded to a multiple of
     FAST_PAD_MULTIPLE tokens; the completions are the same."""
-    import torch
+    from transformers import StoppingCriteriaList
 
     tokenizer, model = loaded.tokenizer, loaded.model
     tokenizer.padding_side = "left"
-    eos = model.generation_config.eos_token_id if model.generation_config is not None else None
-    stop_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    stop_ids.add(tokenizer.eos_token_id)
-    from transformers import StoppingCriteriaList
+    stop_ids = _stop_ids(tokenizer, model)
 
     token_ids = [list(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(prompts)), key=lambda i: -len(token_ids[i]))  # batch by token length: little padding
@@ -186,20 +211,9 @@ def generate_batched(
             tokenizer, [prompts[i] for i in chunk], [token_ids[i] for i in chunk], prefix, fast
         )
         encoded = {k: v.to(loaded.device) for k, v in encoded.items()}
-        with torch.inference_mode():
-            output = model.generate(
-                **encoded,
-                **extra,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=tokenizer.pad_token_id,
-                stopping_criteria=criteria,
-                return_dict_in_generate=True,
-                **({"cache_implementation": "static"} if fast else {}),
-            )
+        if fast:
+            extra["cache_implementation"] = "static"
+        output = _greedy(model, encoded, extra, max_new_tokens, tokenizer.pad_token_id, criteria)
         values: list[float] | list[None] = [None] * len(chunk)
         if targets is not None:
             wanted = [targets[i] for i in chunk]
