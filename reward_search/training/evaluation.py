@@ -214,11 +214,11 @@ def generate_batched(
         if fast:
             extra["cache_implementation"] = "static"
         output = _greedy(model, encoded, extra, max_new_tokens, tokenizer.pad_token_id, criteria)
-        values: list[float] | list[None] = [None] * len(chunk)
+        values: Sequence[float | None] = [None] * len(chunk)
         if targets is not None:
             wanted = [targets[i] for i in chunk]
             found = from_prompt_cache(model, output.get("cache"), encoded, wanted, tokenizer.pad_token_id, target_rows)
-            values = found if found is not None else values
+            values = found or values
         new_tokens = output.sequences[:, encoded["input_ids"].shape[1] :].tolist()
         for i, row, value in zip(chunk, new_tokens, values, strict=True):
             used = _count_tokens(row, stop_ids)

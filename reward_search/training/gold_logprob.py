@@ -33,7 +33,7 @@ def gold_text(problem: Problem) -> str:
 
 
 def target_ids(tokenizer: Any, problems: Sequence[Problem]) -> list[list[int]]:
-    """The token ids of each problem's gold text, tokenized on its own as `_encode` does after the prompt."""
+    """The token ids of each problem's gold text, tokenized on its own (the pass puts them after the prompt's)."""
     return [list(tokenizer(gold_text(p), add_special_tokens=False)["input_ids"]) for p in problems]
 
 
@@ -91,16 +91,21 @@ def _targets_after_cache(
             position_ids=positions.to(device),
             cache=part,
         ).logits.float()
-        picked = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, feed[:, 1:].to(device).unsqueeze(-1))
+        picked = _token_logprobs(logits, feed[:, 1:].to(device))
         for k, r in enumerate(rows):
-            values[r] = float(picked[k, : len(targets[r]), 0].mean())
+            values[r] = float(picked[k, : len(targets[r])].mean())
     return values
 
 
-def _encode(tokenizer: Any, prompt: str, target: str) -> tuple[list[int], int]:
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
-    return list(prompt_ids) + list(target_ids), len(target_ids)
+def _token_logprobs(logits: Any, targets: Any) -> Any:
+    """log p(targets[:, j]) from logits[:, j] (logits one column wider: the last predicts past the targets)."""
+    import torch
+
+    return torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def _encode(tokenizer: Any, prompt: str, target: list[int]) -> tuple[list[int], int]:
+    return list(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + target, len(target)
 
 
 def _batch_logprobs(
@@ -129,9 +134,7 @@ def _batch_logprobs(
         ).logits.float()
     width = input_ids.shape[1]
     # logits[:, j] predicts the token after position (width - keep - 1 + j); the targets are the last `keep` tokens
-    logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-    targets = input_ids[:, width - keep :].to(logprobs.device)
-    picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    picked = _token_logprobs(logits, input_ids[:, width - keep :].to(logits.device))
     return [float(picked[row, keep - n :].mean()) for row, (_, n) in enumerate(batch)]
 
 
@@ -141,7 +144,10 @@ def gold_logprobs(
     """One value per problem, in order: the mean per-token log-probability of `gold_text(problem)`."""
     tokenizer, model = loaded.tokenizer, loaded.model
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    encoded = [_encode(tokenizer, render_prompt(tokenizer, task.messages(p.question)), gold_text(p)) for p in problems]
+    encoded = [
+        _encode(tokenizer, render_prompt(tokenizer, task.messages(p.question)), target)
+        for p, target in zip(problems, target_ids(tokenizer, problems), strict=True)
+    ]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
     values: list[float] = [0.0] * len(encoded)
     was_training = bool(getattr(model, "training", False))
