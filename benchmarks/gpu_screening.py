@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ class Preset:
 
 GPU = Preset("random:llama-3.2-3b", "cuda", "bfloat16", 32, 3, 512, (1, 2, 4), 2, 256, (1, 64), (2, 64), 256, 400)
 SMOKE = Preset("random:tiny", "cpu", "float32", 8, 1, 16, (1, 2), 1, 16, (1, 8), (2, 8), 12, 110, ("hf", "fast"))
+STAGES = ("backends", "memory_cap", "evaluation", "packing")  # in run order; fast:cb runs last, after them all
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -276,7 +277,11 @@ def stage_backends(preset: Preset, report: dict[str, Any], save: Any, deadline: 
             report["backends"][backend] = figures
             print(f"{backend}: {json.dumps(figures)}", flush=True)
         save()
-    arms = report["backends"]
+    _fast_ratio(report)
+
+
+def _fast_ratio(report: dict[str, Any]) -> None:
+    arms = report.get("backends", {})
     if all(arms.get(b, {}).get("generation_tokens_per_second") for b in ("hf", "fast")):
         ratio = arms["fast"]["generation_tokens_per_second"] / arms["hf"]["generation_tokens_per_second"]
         report["fast_over_hf_tokens_per_second"] = round(ratio, 2)
@@ -305,15 +310,19 @@ def stage_packing(preset: Preset, report: dict[str, Any], save: Any, deadline: f
             "memory_cap_gb": trials[0]["memory_cap_gb"],
             "cap_held": all(t["memory_cap_gb"] is None or t["peak_memory_gb"] <= t["memory_cap_gb"] for t in trials),
         }
-        one = packing["runs"].get("1", {}).get("aggregate_steps_per_second")
-        if one:
-            packing["speedup"] = {
-                k: round(v["aggregate_steps_per_second"] / one, 2)
-                for k, v in packing["runs"].items()
-                if "aggregate_steps_per_second" in v
-            }
+        _packing_speedup(packing)
         print(f"packing x{count}: {json.dumps(packing['runs'][str(count)])}", flush=True)
         save()
+
+
+def _packing_speedup(packing: dict[str, Any]) -> None:
+    one = packing["runs"].get("1", {}).get("aggregate_steps_per_second")
+    if one:
+        packing["speedup"] = {
+            k: round(v["aggregate_steps_per_second"] / one, 2)
+            for k, v in packing["runs"].items()
+            if "aggregate_steps_per_second" in v
+        }
 
 
 def stage_memory_cap(preset: Preset, report: dict[str, Any], fraction: float = 0.25) -> None:
@@ -349,23 +358,28 @@ def stage_memory_cap(preset: Preset, report: dict[str, Any], fraction: float = 0
 
 
 def _eval_arm(policy: Any, prompts: list[str], batch: int, tokens: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {"questions": len(prompts), "batch_size": batch, "shared_prefix": True}
+    try:
+        generations, seconds = _timed_generation(policy, prompts, batch, tokens, share_prefix=True)
+    except Exception as exc:  # the shared-prefix cache is CPU-tested only: keep the figure, record why it fell back
+        figures["shared_prefix"] = False
+        figures["shared_prefix_error"] = f"{type(exc).__name__}: {str(exc)[-500:]}"
+        generations, seconds = _timed_generation(policy, prompts, batch, tokens, share_prefix=False)
+    produced = sum(g.tokens for g in generations)
+    rate = round(produced / seconds, 2)
+    return {**figures, "tokens": produced, "seconds": round(seconds, 3), "tokens_per_second": rate}
+
+
+def _timed_generation(policy: Any, prompts: list[str], batch: int, tokens: int, share_prefix: bool) -> Any:
     from reward_search.training.evaluation import generate_batched
     from reward_search.training.generation import _synchronize
 
-    generate_batched(policy, prompts[:1], 2, 1)  # warm-up: kernels, allocator
+    generate_batched(policy, prompts[:1], 2, 1, share_prefix=share_prefix)  # warm-up: kernels, allocator
     _synchronize()
     started = time.perf_counter()
-    generations = generate_batched(policy, prompts, tokens, batch)
+    generations = generate_batched(policy, prompts, tokens, batch, share_prefix=share_prefix)
     _synchronize()
-    seconds = time.perf_counter() - started
-    produced = sum(g.tokens for g in generations)
-    return {
-        "questions": len(prompts),
-        "batch_size": batch,
-        "tokens": produced,
-        "seconds": round(seconds, 3),
-        "tokens_per_second": round(produced / seconds, 2),
-    }
+    return generations, time.perf_counter() - started
 
 
 def stage_evaluation(preset: Preset, report: dict[str, Any], save: Any, deadline: float) -> None:
@@ -432,6 +446,7 @@ def header(preset: Preset, smoke: bool) -> dict[str, Any]:
             "trl": trl.__version__,
             "python": platform.python_version(),
         },
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
         "load_average": round(os.getloadavg()[0], 2),
         "targets": {"fast_over_hf_tokens_per_second": ">= 3", "packing_speedup_4": ">= 2.5"},
@@ -448,7 +463,9 @@ def _guarded(report: dict[str, Any], stage: str, run: Any) -> None:
         print(f"{stage} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
-def run_all(preset: Preset, out: Path, smoke: bool) -> dict[str, Any]:
+def run_all(
+    preset: Preset, out: Path, smoke: bool, stages: Sequence[str] = STAGES, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from reward_search import io
 
     started = time.time()
@@ -457,24 +474,49 @@ def run_all(preset: Preset, out: Path, smoke: bool) -> dict[str, Any]:
 
     def save() -> None:
         report["seconds"] = round(time.time() - started, 1)
-        io.write_json(out, report)
+        io.write_json(out, merged_report(base, report, list(stages)) if base else report)
 
-    main_backends = replace(preset, backends=preset.backends[:2])
-    stage_backends(main_backends, report, save, deadline)
-    _guarded(report, "packing", lambda: stage_packing(preset, report, save, deadline))
-    _guarded(report, "evaluation", lambda: stage_evaluation(preset, report, save, deadline))
-    _guarded(report, "memory_cap", lambda: stage_memory_cap(preset, report))
-    for figures in report["backends"].values():
-        figures.pop("window", None)
-    save()
+    stages = list(stages)
+    if "backends" in stages:
+        stage_backends(replace(preset, backends=preset.backends[:2]), report, save, deadline)
+    runs = {
+        "memory_cap": lambda: stage_memory_cap(preset, report),
+        "evaluation": lambda: stage_evaluation(preset, report, save, deadline),
+        "packing": lambda: stage_packing(preset, report, save, deadline),
+    }
+    for stage in (s for s in stages if s in runs):
+        _guarded(report, stage, runs[stage])
+        save()
+    _drop_windows(report)
     extra = preset.backends[2:]
-    if extra:
+    if extra and "backends" in stages:
         first = dict(report["backends"])
         stage_backends(replace(preset, backends=extra), report, save, deadline)
         report["backends"] = {**first, **report["backends"]}
-        for figures in report["backends"].values():
-            figures.pop("window", None)
+        _drop_windows(report)
     save()
+    return report
+
+
+def _drop_windows(report: dict[str, Any]) -> None:
+    for figures in report.get("backends", {}).values():
+        figures.pop("window", None)
+
+
+def merged_report(base: dict[str, Any], new: dict[str, Any], stages: list[str]) -> dict[str, Any]:
+    """`new`'s stages over an earlier report's (same GPU and model): a check split over two device sessions."""
+    if (base.get("gpu"), base.get("model")) != (new.get("gpu"), new.get("model")):
+        raise ValueError(f"--merge: {base.get('gpu')}/{base.get('model')} is not {new.get('gpu')}/{new.get('model')}")
+    kept = [s for s in STAGES if s not in stages and s in base]
+    report = {**new, **{s: base[s] for s in kept}}
+    if "packing" in stages and "runs" in base.get("packing", {}) and "runs" in new.get("packing", {}):
+        runs = {**base["packing"]["runs"], **new["packing"]["runs"]}  # counts measured apart, the newest kept
+        report["packing"] = {**new["packing"], "runs": dict(sorted(runs.items(), key=lambda kv: int(kv[0])))}
+        _packing_speedup(report["packing"])
+    _fast_ratio(report)
+    earlier = base.get("stages_from", {}) or {s: base.get("measured", "an earlier run") for s in kept}
+    sources = {s: earlier.get(s, "an earlier run") for s in kept}
+    report["stages_from"] = {**sources, **{s: new["measured"] for s in stages}}
     return report
 
 
@@ -483,8 +525,23 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny model, the same code (under 2 minutes)")
     parser.add_argument("--out", help="JSON file (default benchmarks/results/gpu_screening[_smoke].json)")
     parser.add_argument("--budget-s", type=float, help="stop starting new measurements after this many seconds")
+    parser.add_argument(
+        "--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)} (default: all)"
+    )
+    parser.add_argument("--merge", help="an earlier report (same GPU and model) whose other stages the output keeps")
+    parser.add_argument("--packing", help="comma-separated trial counts for the packing stage (default 1,2,4)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown or not stages:
+        parser.error(f"--stages: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(STAGES)}")
+    base = None
+    if args.merge:
+        try:
+            base = json.loads(Path(args.merge).read_text())
+        except (OSError, ValueError) as exc:
+            parser.error(f"--merge {args.merge}: {exc}")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import warnings
@@ -497,6 +554,11 @@ def main() -> int:
     preset = SMOKE if args.smoke else GPU
     if args.budget_s:
         preset = replace(preset, budget_s=args.budget_s)
+    if args.packing:
+        try:
+            preset = replace(preset, packing=tuple(int(c) for c in args.packing.split(",")))
+        except ValueError:
+            parser.error(f"--packing {args.packing}: give trial counts such as 1,2,4")
     import torch
 
     if preset.device == "cpu":
@@ -506,7 +568,13 @@ def main() -> int:
         return 2
     name = "gpu_screening_smoke.json" if args.smoke else "gpu_screening.json"
     out = Path(args.out) if args.out else RESULTS / name
-    report = run_all(preset, out, args.smoke)
+    try:
+        report = run_all(preset, out, args.smoke, stages, base)
+    except ValueError as exc:
+        print(f"gpu_screening: {exc}", file=sys.stderr)
+        return 2
+    if base:
+        report = merged_report(base, report, stages)
     summary = {k: report.get(k) for k in ("gpu", "fast_over_hf_tokens_per_second", "seconds")}
     summary["packing_speedup"] = report.get("packing", {}).get("speedup")
     summary["memory_cap_holds"] = report.get("memory_cap", {}).get("holds")

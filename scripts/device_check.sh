@@ -56,11 +56,17 @@ download() {
     ls "$WHEELS" >&2
 }
 
-if [[ "${1:-}" != "--print" ]]; then
+if [[ "${1:-}" == "--print" ]]; then
+    shift
+else
     download
 fi
 
-# The command for the device tool: run(command=<below>, carry=[".device-wheels"], timeout_s=540).
-cat <<'EOF'
+# The command for the device tool: run(command=<below>, carry=[".device-wheels"], timeout_s=540). Arguments left
+# over go to the check: `--stages memory_cap,evaluation,packing --merge benchmarks/results/gpu_screening.json`
+# measures only what an earlier device session did not reach and keeps that session's stages.
+cat <<'EOF' | tr -d '\n'
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device-wheels/*.whl && export PYTHONPATH=/tmp/site:$PWD REWARD_SEARCH_CACHE=/tmp/rs-cache HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 && nvidia-smi --query-gpu=name,memory.total --format=csv && timeout 470 python3 benchmarks/gpu_screening.py --out $OUT/gpu_screening.json
 EOF
+if (($#)); then printf ' %q' "$@"; fi
+echo

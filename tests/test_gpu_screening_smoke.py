@@ -66,3 +66,54 @@ def test_smoke_run_measures_every_stage(tmp_path):
     assert "needs a GPU" in report["memory_cap"]["skipped"]
     blocked = subprocess.run([sys.executable, "-c", "import ray"], env=env, capture_output=True, text=True)
     assert blocked.returncode != 0 and "blocked by the smoke test" in blocked.stderr  # the guard was real
+
+
+def _bench_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_screening", REPO / "benchmarks" / "gpu_screening.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("gpu_screening", module)  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(measured, **stages):
+    return {"gpu": "NVIDIA H200", "model": "random:llama-3.2-3b", "measured": measured, **stages}
+
+
+def test_merge_keeps_an_earlier_sessions_stages_and_joins_packing_counts():
+    bench = _bench_module()
+    arms = {"hf": {"generation_tokens_per_second": 50.0}, "fast": {"generation_tokens_per_second": 200.0}}
+    earlier = _report(
+        "morning",
+        backends=arms,
+        packing={"runs": {"1": {"aggregate_steps_per_second": 0.05}, "2": {"aggregate_steps_per_second": 0.1}}},
+    )
+    later = _report("evening", packing={"runs": {"4": {"aggregate_steps_per_second": 0.16}}})
+    merged = bench.merged_report(earlier, later, ["packing"])
+    assert merged["backends"] == arms
+    assert merged["fast_over_hf_tokens_per_second"] == 4.0  # recomputed from the kept arms
+    assert list(merged["packing"]["runs"]) == ["1", "2", "4"]
+    assert merged["packing"]["speedup"] == {"1": 1.0, "2": 2.0, "4": 3.2}
+    assert merged["stages_from"] == {"backends": "morning", "packing": "evening"}
+    # a third session keeps the provenance the second one recorded
+    again = bench.merged_report(merged, _report("night", memory_cap={"holds": True}), ["memory_cap"])
+    assert again["stages_from"] == {"backends": "morning", "packing": "evening", "memory_cap": "night"}
+
+
+def test_merge_refuses_another_gpu_or_model():
+    bench = _bench_module()
+    other = {**_report("later"), "gpu": "NVIDIA H100"}
+    with pytest.raises(ValueError, match="H200"):
+        bench.merged_report(_report("earlier"), other, ["packing"])
+
+
+def test_unknown_stage_is_a_usage_error():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_screening.py"), "--smoke", "--stages", "packing,warp"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "--stages: unknown warp" in proc.stderr
