@@ -117,3 +117,15 @@ def test_unknown_stage_is_a_usage_error():
         timeout=120,
     )
     assert proc.returncode == 2 and "--stages: unknown warp" in proc.stderr
+
+
+def test_quantization_check_refuses_a_machine_without_a_gpu():
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_quantization.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2 and "no GPU visible" in proc.stderr and "Traceback" not in proc.stderr
