@@ -68,7 +68,7 @@ def test_two_rounds_end_to_end_with_a_leaderboard_kill(tmp_path, no_ray):
 
     watcher = threading.Thread(target=kill_leaderboard_after_first_result, daemon=True)
     watcher.start()
-    outcome = run_search(config, verbose=False)
+    outcome = run_search(config, verbose=False, finalize=False)  # the rounds are under test; finalize has its own
     watcher.join(5)
     assert killed.is_set(), "the leaderboard actor was never killed"
 
@@ -131,6 +131,8 @@ def test_killed_driver_resumes_without_retraining(tmp_path, no_ray):
         "search.dashboard=false",
         "--set",
         "search.max_concurrent_trials=1",
+        "--set",
+        "finalize.enabled=false",  # the rounds are what resume; finalize's own kill-and-resume is in test_finalize
     ]
     env = {**os.environ, "RAY_ADDRESS": ""}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
