@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -39,3 +40,32 @@ def test_values_the_user_set_are_kept(monkeypatch):
     with pending_trials(3):
         assert os.environ[PENDING_TRIALS_ENV] == "7" and os.environ[WATCHDOG_ENVS[0]] == "120"
     assert os.environ[PENDING_TRIALS_ENV] == "7" and os.environ[WATCHDOG_ENVS[0]] == "120"
+
+
+def _log_with_traceback(logger_name: str, message: str, caplog) -> logging.LogRecord:
+    logger = logging.getLogger(logger_name)
+    try:
+        raise FileNotFoundError("[Errno 2] Failed to open local file '/tmp/x/..searcher-state.pkl.tmp'")
+    except FileNotFoundError:
+        logger.error(message, exc_info=True)
+    return caplog.records[-1]
+
+
+def test_tunes_transient_sync_failure_is_one_warning_line(caplog):
+    from reward_search.search.tuner import EXPERIMENT_STATE_LOGGER, quiet_transient_sync_errors
+
+    quiet_transient_sync_errors()
+    quiet_transient_sync_errors()  # installed once however often the driver connects
+    filters = logging.getLogger(EXPERIMENT_STATE_LOGGER).filters
+    assert sum(type(f).__name__ == "TransientSyncFilter" for f in filters) == 1
+    with caplog.at_level(logging.INFO):
+        message = "Saving experiment state to storage at '/runs/x/tune/session-1' failed with exception: "
+        record = _log_with_traceback(EXPERIMENT_STATE_LOGGER, message, caplog)
+        assert record.exc_info is None and record.levelno == logging.WARNING
+        assert "FileNotFoundError" in record.getMessage() and "next snapshot" in record.getMessage()
+        assert "Traceback" not in caplog.text
+        # any other error of that logger, and the same message elsewhere, keep their traceback
+        other = _log_with_traceback(EXPERIMENT_STATE_LOGGER, "Experiment state could not be restored", caplog)
+        assert other.exc_info is not None and other.levelno == logging.ERROR
+        elsewhere = _log_with_traceback("ray.tune.other", message, caplog)
+        assert elsewhere.exc_info is not None

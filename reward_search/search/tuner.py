@@ -7,6 +7,7 @@ Ray and Tune are imported inside the functions, so importing this module stays c
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,33 @@ PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
 # Tune's watchdog thresholds (local and autoscaling clusters; Ray spells "INSUFFICENT" so), and a value that disables it
 WATCHDOG_ENVS = ("TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S", "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S_AUTOSCALER")
 WATCHDOG_OFF_S = "1e12"
+# Tune's logger for experiment-state snapshots, and the start of its message when one sync to storage fails
+EXPERIMENT_STATE_LOGGER = "ray.tune.execution.experiment_state"
+SYNC_FAILED = "Saving experiment state to storage"
+
+
+class TransientSyncFilter(logging.Filter):
+    """Tune's snapshot sync to storage can race its own searcher-state file, which it writes to a temporary name and
+    renames: the copy then fails with FileNotFoundError, and Tune logs an ERROR with a traceback, although its next
+    snapshot (seconds later, and always at the end) writes everything. This prints that as one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.getMessage().startswith(SYNC_FAILED):
+            error = record.exc_info[1]
+            record.msg = (
+                f"{record.getMessage()}{type(error).__name__}: {error} (Tune writes it again at its next snapshot)"
+            )
+            record.args = ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_transient_sync_errors() -> None:
+    """Install TransientSyncFilter on Tune's experiment-state logger (once per process)."""
+    logger = logging.getLogger(EXPERIMENT_STATE_LOGGER)
+    if not any(isinstance(f, TransientSyncFilter) for f in logger.filters):
+        logger.addFilter(TransientSyncFilter())
 
 
 def ray_address(address: str | None) -> str | None:
@@ -36,6 +64,7 @@ def connect_ray(address: str | None, run_id: str, dashboard: bool = False) -> An
 
     from reward_search.search.leaderboard import namespace_for
 
+    quiet_transient_sync_errors()
     address = ray_address(address)
     return ray.init(
         address=address,
