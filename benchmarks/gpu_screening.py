@@ -466,17 +466,24 @@ def _guarded(report: dict[str, Any], stage: str, run: Any) -> None:
 def run_all(
     preset: Preset, out: Path, smoke: bool, stages: Sequence[str] = STAGES, base: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    """Run `stages`, saving after each; with `base` (an earlier report), the saved and returned report keep its
+    other stages."""
     from reward_search import io
 
     started = time.time()
     deadline = started + preset.budget_s
     report = header(preset, smoke)
+    stages = list(stages)
+    if base:
+        merged_report(base, report, stages)  # another GPU or model is refused before any stage spends device time
+
+    def final() -> dict[str, Any]:
+        return merged_report(base, report, stages) if base else report
 
     def save() -> None:
         report["seconds"] = round(time.time() - started, 1)
-        io.write_json(out, merged_report(base, report, list(stages)) if base else report)
+        io.write_json(out, final())
 
-    stages = list(stages)
     if "backends" in stages:
         stage_backends(replace(preset, backends=preset.backends[:2]), report, save, deadline)
     runs = {
@@ -495,7 +502,7 @@ def run_all(
         report["backends"] = {**first, **report["backends"]}
         _drop_windows(report)
     save()
-    return report
+    return final()
 
 
 def _drop_windows(report: dict[str, Any]) -> None:
@@ -573,8 +580,6 @@ def main() -> int:
     except ValueError as exc:
         print(f"gpu_screening: {exc}", file=sys.stderr)
         return 2
-    if base:
-        report = merged_report(base, report, stages)
     summary = {k: report.get(k) for k in ("gpu", "fast_over_hf_tokens_per_second", "seconds")}
     summary["packing_speedup"] = report.get("packing", {}).get("speedup")
     summary["memory_cap_holds"] = report.get("memory_cap", {}).get("holds")
