@@ -352,7 +352,7 @@ def start_ray(**options: Any) -> None:
 
     for attempt in range(3):
         try:
-            ray.init(include_dashboard=False, log_to_driver=False, **options)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, **options)
             return
         except Exception as exc:  # Ray raises a bare Exception for this timeout
             ray.shutdown()
@@ -381,6 +381,9 @@ def main() -> int:
     parser.add_argument("--median", type=float, default=600.0, help="replay median trial seconds (virtual)")
     parser.add_argument("--propose", type=float, nargs=2, default=(20.0, 1.0), metavar=("BATCH_S", "PER_CAND_S"))
     parser.add_argument("--tune-slots", type=int, default=None, help="logical GPUs of the tune engine")
+    parser.add_argument("--tune-trials", type=int, default=None, help="trials of each tune arm (default 3-4 per slot)")
+    parser.add_argument("--tune-median", type=float, default=None, help="median sleep seconds of a tune trial")
+    parser.add_argument("--tune-modes", default=None, help="comma-separated modes of the tune engine (default: all)")
     parser.add_argument("--engines", default="replay,tune", help="comma-separated: replay, tune")
     parser.add_argument("--out", default=str(RESULTS / "scale_sim.json"), help="the JSON to write")
     args = parser.parse_args()
@@ -389,7 +392,9 @@ def main() -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")  # a loaded machine starts Ray slowly
     tune_slots = args.tune_slots or (8 if args.quick else 16)
-    tune_trials = tune_slots * (3 if args.quick else 4)
+    tune_trials = args.tune_trials or tune_slots * (3 if args.quick else 4)
+    tune_median = args.tune_median or (3.0 if args.quick else 6.0)
+    tune_modes = args.tune_modes.split(",") if args.tune_modes else ("steady",) if args.quick else ARMS
     report: dict[str, Any] = {"benchmark": "scale_sim", "cpus": os.cpu_count(), "quick": args.quick, "rows": []}
     report["replay"] = {"trials": args.trials, "median_s": args.median, "proposing_s": list(args.propose)}
     started = time.time()
@@ -406,9 +411,9 @@ def main() -> int:
                     _record(report, row, started, out)
         if "tune" in engines:
             with tempfile.TemporaryDirectory() as tmp:
-                times = durations(tune_trials, 3.0 if args.quick else 6.0)
-                report["tune"] = {"slots": tune_slots, "trials": tune_trials, "median_s": 3.0 if args.quick else 6.0}
-                for mode in ("steady",) if args.quick else ARMS:  # quick: the new mode through real Tune only
+                times = durations(tune_trials, tune_median)
+                report["tune"] = {"slots": tune_slots, "trials": tune_trials, "median_s": tune_median}
+                for mode in tune_modes:  # quick: the new mode through real Tune only
                     _record(report, tune_arm(Path(tmp), mode, tune_slots, times, 1), started, out)
     finally:
         ray.shutdown()

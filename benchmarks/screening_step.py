@@ -92,7 +92,7 @@ def tune_overhead(steps: int, cpus: int) -> dict:
         direct_wall = time.perf_counter() - started
 
         started = time.perf_counter()
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
         ray_start = time.perf_counter() - started
         try:
             started = time.perf_counter()
@@ -150,7 +150,7 @@ def disk_per_trial() -> dict:
                     checkpoint[0] = max(checkpoint[0], folder_bytes(found))
                 time.sleep(0.1)
 
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         try:

@@ -159,7 +159,7 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     report: dict = {"benchmark": "search_overhead", "cpus": os.cpu_count()}
-    ray.init(num_cpus=4, num_gpus=8, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, num_gpus=8, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

@@ -12,21 +12,73 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_GSM8K = REPO.parent / "shared" / "data" / "gsm8k"
 _SESSION_CACHE: list[str] = []
+_SESSION_TEMP: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # each xdist worker's local Rays live in its own temp dir: `ray.init()` never joins another's
+        _SESSION_TEMP.append(tempfile.mkdtemp(prefix=f"rs-{worker}-", dir="/tmp"))
+        os.environ["RAY_TMPDIR"] = _SESSION_TEMP[-1]
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if "REWARD_SEARCH_TEST_CACHE" in os.environ:  # reuse a cache across runs while developing
         os.environ["REWARD_SEARCH_CACHE"] = os.environ["REWARD_SEARCH_TEST_CACHE"]
+    elif worker:  # the controller's cache, inherited: the embedded model is converted once (builds are locked)
+        pass
     else:
         _SESSION_CACHE.append(tempfile.mkdtemp(prefix="reward-search-cache-"))
         os.environ["REWARD_SEARCH_CACHE"] = _SESSION_CACHE[0]
 
 
+# The longest tests (measured on 2 cores), started first so that no worker is left with one at the end.
+LONGEST_FIRST = (
+    "test_a_shortened_demo_leaderboard_is_not_all_tied",
+    "test_report_files_images_and_links_resolve",
+    "test_two_gloo_workers_train_resume_after_a_kill_and_leave_one_worker_artefacts",
+    "test_finalize_after_a_small_search_and_resume",
+    "test_killed_driver_resumes_without_retraining",
+    "test_smoke_search_with_every_fidelity_switch_reports_its_fidelity_table",
+    "test_smoke_run_measures_every_stage",
+)
+
+
+def _order(item: pytest.Item) -> tuple[int, int]:
+    name = item.originalname if isinstance(item, pytest.Function) else item.name
+    if name in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(name))
+    return (1 if item.get_closest_marker("slow") else 2, 0)
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest tests first, then the other slow ones (a stable sort, the same on every xdist worker), so quick tests
+    fill the workers' tails; tests that share a module-scoped fixture stay on one worker (`--dist loadgroup`), so
+    the fixture's search runs once."""
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for item in items:
+        if _uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+            groups.setdefault(item.module.__name__, []).append(_order(item))
+
+    def key(item: pytest.Item) -> tuple[tuple[int, int], str]:
+        # a group runs back to back at its earliest member's place: pytest ends a module's fixtures as soon as
+        # a test of another module runs, so a split group would build its fixture twice
+        if _uses_module_fixture(item):
+            return min(groups[item.module.__name__]), item.module.__name__
+        return _order(item), ""
+
+    items.sort(key=key)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for folder in _SESSION_CACHE:
+    for folder in _SESSION_CACHE + _SESSION_TEMP:
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -58,7 +58,7 @@ def test_two_gloo_workers_train_resume_after_a_kill_and_leave_one_worker_artefac
     config = load_config(SMOKE, [f"training.steps={STEPS}", "search.train_workers=2", "search.cpus_per_trial=1"])
     spec = RewardSpec((RewardCandidate.from_source(BENIGN),))
     trial = tmp_path / "trial"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     killed: list[int] = []
     killer = threading.Thread(
         target=kill_a_train_worker_after_first_checkpoint, args=(tmp_path / "tune", killed), daemon=True

@@ -75,6 +75,16 @@ def test_packing_divides_gpu_hours_by_the_gain(tmp_path):
     assert measured.figures["packing gain, 4 trials per GPU"]["source"].startswith("measured")
 
 
+def test_steady_and_async_fill_slots_across_rounds_and_barrier_waits_for_each(tmp_path):
+    """10 candidates on 8 GPUs: a barrier round runs two waves (6 slots idle in the second); steady and async
+    start the next round's trials in those slots, so 50 candidates take 7 waves instead of 10."""
+    barrier = estimate(load_config(PAPER), gpus=8, results=tmp_path).phases[0]
+    for mode in ("steady", "async"):
+        other = estimate(load_config(PAPER, [f"search.mode={mode}"]), gpus=8, results=tmp_path).phases[0]
+        assert other.gpu_hours == pytest.approx(barrier.gpu_hours)  # the same trials
+        assert other.wall_hours == pytest.approx(barrier.wall_hours * 7 / 10)
+
+
 def test_schedule_fills_slots_longest_first():
     assert schedule_hours([3600.0] * 5, 4) == pytest.approx(2.0)
     assert schedule_hours([7200.0, 3600.0, 3600.0], 2) == pytest.approx(2.0)

@@ -240,3 +240,22 @@ def test_stop_ends_a_running_job_and_follow_exits_1(head: LocalHead, tmp_path: P
     assert followed.returncode == 1 and "STOPPED" in followed.stderr
     unknown = _cli(head, "jobs", "status", "no-such-job", "--address", head.dashboard_url)
     assert unknown.returncode == 2 and "no job no-such-job" in unknown.stderr
+
+
+def test_submit_follow_to_a_head_started_outside_the_venv_exits_1_naming_the_fix(tmp_path: Path) -> None:
+    """`.venv/bin/ray start --head` from a shell that never activated the venv: the job's `python` is another one
+    (or none), so the job dies on its first import; `submit --follow` says what to do in one line and exits 1."""
+    from reward_search.ops.jobs import ENVIRONMENT_FIX
+
+    outside = LocalHead(num_cpus=1, venv_on_path=False)
+    try:
+        outside.start()
+        args = ["submit", "experiments/smoke.yaml", "--address", outside.dashboard_url, "--follow"]
+        done = _cli(outside, *args, "--set", f"run.storage_path={tmp_path}", "--set", "run.name=outside", timeout=300)
+    finally:
+        outside.stop()
+    assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
+    hints = [line for line in done.stderr.splitlines() if ENVIRONMENT_FIX in line]
+    assert len(hints) == 1 and "failed: the head" in hints[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "outside" / "leaderboard.parquet").exists()  # nothing ran

@@ -191,7 +191,7 @@ def test_the_evolutionary_proposer_breeds_from_the_top_of_the_rule():
 
 @pytest.mark.slow
 def test_a_shortened_demo_leaderboard_is_not_all_tied(tmp_path):
-    """The demo preset (embedded SmolLM2-135M) cut to one round of two candidates and two steps: the graded signal
+    """The demo preset (embedded SmolLM2-135M) cut to one round of two candidates and one step: the graded signal
     separates the candidates although their accuracy cannot move."""
     from pathlib import Path
 
@@ -209,7 +209,8 @@ def test_a_shortened_demo_leaderboard_is_not_all_tied(tmp_path):
             "search.candidates_per_round=2",
             "search.dashboard=false",
             "finalize.enabled=false",
-            "training.steps=2",
+            "training.steps=1",
+            "training.report_every=1",
             "training.selection_size=8",
             "training.eval_max_new_tokens=16",
         ],

@@ -44,7 +44,7 @@ def _start_ray(**options) -> None:
     """ray.init, retried: Ray 2.60 gives a raylet 30 s to register, which a loaded 2-core box can exceed."""
     for attempt in range(3):
         try:
-            ray.init(include_dashboard=False, log_to_driver=False, **options)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, **options)
             return
         except Exception as exc:  # Ray raises a bare Exception for this timeout
             ray.shutdown()

@@ -263,7 +263,7 @@ def test_one_trial_tuner_reports_intermediate_results_and_checkpoints(tmp_path):
     from reward_search.training.trainable import screening_trainable, trial_params
 
     config = smoke("training.steps=3")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         tuner = tune.Tuner(
             tune.with_resources(screening_trainable, {"cpu": 1}),
@@ -347,7 +347,7 @@ def test_tune_retry_resumes_from_the_reported_checkpoint(tmp_path):
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     config = smoke("training.steps=3")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         grid = tune.Tuner(
             tune.with_resources(flaky_trainable, {"cpu": 1}),

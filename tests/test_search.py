@@ -93,7 +93,7 @@ def test_two_rounds_end_to_end_with_a_leaderboard_kill(tmp_path, no_ray):
 def test_leaderboard_actor_restarts_without_losing_anything(tmp_path, no_ray):
     from reward_search.candidates.candidate import RewardCandidate
 
-    ray.init(num_cpus=1, include_dashboard=False, namespace="lb-test")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, namespace="lb-test")
     actor = leaderboard_actor(tmp_path, "lb-test")
     source = "def r(prompts, completions, **kw):\n    return [1.0 for _ in completions]\n"
     candidate = RewardCandidate.from_source(source)
@@ -364,7 +364,7 @@ def test_candidate_budget_stops_the_search(tmp_path, no_ray):
     from reward_search.search.driver import run_search
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, num_gpus=4, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, num_gpus=4, include_dashboard=False, log_to_driver=False)
     config = search_config(
         tmp_path,
         "search.rounds=3",

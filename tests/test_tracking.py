@@ -198,6 +198,8 @@ def test_a_python_without_the_project_environment_gets_one_line_naming_the_fix(t
     hint = missing_module_hint("job-1", "Job entrypoint command failed with exit code 1", logs)
     assert hint is not None and "cannot import ray" in hint and ENVIRONMENT_FIX in hint
     assert missing_module_hint("job-2", "Job entrypoint command failed with exit code 1", "OOM") is None
+    none = missing_module_hint("job-3", "Job entrypoint command failed with exit code 127", "sh: 1: python: not found")
+    assert none is not None and "no `python` on its PATH" in none and ENVIRONMENT_FIX in none
 
 
 @pytest.mark.slow

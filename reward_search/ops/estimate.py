@@ -158,7 +158,7 @@ def search_waves(config: ExperimentConfig, figures: Figures) -> list[list[TrialC
     if s.max_candidates is not None:
         total = min(total, s.max_candidates)
     cost = trial_cost(config, figures, "screening", config.training.steps, final=False)
-    if s.mode == "async":
+    if s.mode in ("async", "steady"):  # no round waits for its slowest trial: one continuous wave
         return [[cost] * total]
     sizes = [min(s.candidates_per_round, total - r * s.candidates_per_round) for r in range(s.rounds)]
     return [[cost] * n for n in sizes if n > 0]

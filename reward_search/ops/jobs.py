@@ -423,6 +423,8 @@ def missing_module_hint(job_id: str, message: str, logs: str) -> str | None:
         found = re.search(r"(?:No module named '|cannot import )([\w.]+)", text)
         if found:
             return f"job {job_id} failed: the head's Python cannot import {found.group(1)}: {ENVIRONMENT_FIX}"
+        if re.search(r"\bpython: (?:command )?not found", text):  # no `python` at all on the head's PATH
+            return f"job {job_id} failed: the head has no `python` on its PATH: {ENVIRONMENT_FIX}"
     return None
 
 

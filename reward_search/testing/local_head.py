@@ -43,6 +43,9 @@ class LocalHead:
     dashboard_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     token: str | None = field(default_factory=lambda: secrets.token_hex(24))
+    # False: started as `.venv/bin/ray start --head` from a shell that never activated the venv, so job
+    # entrypoints find another `python` (or none) on PATH, as a user's head can
+    venv_on_path: bool = True
     log: list[str] = field(default_factory=list)
 
     @property
@@ -67,11 +70,12 @@ class LocalHead:
             env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
         else:
             env["RAY_AUTH_MODE"] = "disabled"
-        env.update(
-            RAY_USAGE_STATS_ENABLED="0",
-            RAY_metrics_report_interval_ms="1000",
-            PATH=bin_dir + os.pathsep + env.get("PATH", ""),  # `python` in the job entrypoint is this venv's
-        )
+        env.update(RAY_USAGE_STATS_ENABLED="0", RAY_metrics_report_interval_ms="1000")
+        others = [part for part in env.get("PATH", "").split(os.pathsep) if part and part != bin_dir]
+        # `python` in the job entrypoint is this venv's, unless the head models one started outside it
+        env["PATH"] = os.pathsep.join([bin_dir, *others] if self.venv_on_path else others)
+        if not self.venv_on_path:
+            env.pop("VIRTUAL_ENV", None)
         return env
 
     def start(self, timeout: float = 90.0) -> LocalHead:
