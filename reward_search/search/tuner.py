@@ -55,8 +55,9 @@ def ray_address(address: str | None) -> str | None:
 
 
 def connect_ray(address: str | None, run_id: str, dashboard: bool = False) -> Any:
-    """Join the Ray at `address` (else $RAY_ADDRESS, else a new local one) in the run's namespace; Ray's context.
+    """Join the Ray at `address` in the run's namespace; Ray's context.
 
+    Without `address`: $RAY_ADDRESS, else Ray's own default (a Ray this host already runs, else a new local one).
     A Ray this process already started is reused. `dashboard` applies to a local Ray only (joining a cluster keeps
     its dashboard as it is). Trial output stays in the trial folders, not on the driver's console.
     """
