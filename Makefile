@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIP_ARGS ?=
 # Two pytest-xdist workers (much of a test's time is Ray, sandboxes and subprocesses starting, which overlaps):
 # about 1.3x faster on 2 cores. PYTEST_ARGS="-n 0" runs serially; anything else given replaces these.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test lint format clean-venv
 

@@ -27,6 +27,18 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def remove_stale_temps(folder: str | Path) -> list[str]:
+    """Delete the temp files of atomic writes that a killed process left in `folder` (not below it); their names.
+
+    Call it only where no live process is writing to `folder` (a trial's folder when its attempt starts).
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return sorted(p.name for p in stale)
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Write `text` to `path` atomically."""
     return _atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))

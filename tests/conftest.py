@@ -56,20 +56,18 @@ def _uses_module_fixture(item: pytest.Item) -> bool:
     return info is not None and any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest tests first, then the other slow ones (a stable sort, the same on every xdist worker), so quick tests
-    fill the workers' tails; tests that share a module-scoped fixture stay on one worker (`--dist loadgroup`), so
-    the fixture's search runs once."""
+    fill the workers' tails. Tests sharing a module-scoped fixture run back to back at their earliest member's
+    place: pytest ends a module's fixtures as soon as a test of another module runs, so a split run would build
+    the fixture twice. (xdist may still send them to both workers; `loadgroup` cannot keep them together under
+    pytest 9.2, whose node ids no longer come from the attribute xdist 3.8 rewrites.)"""
     groups: dict[str, list[tuple[int, int]]] = {}
     for item in items:
         if _uses_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
             groups.setdefault(item.module.__name__, []).append(_order(item))
 
     def key(item: pytest.Item) -> tuple[tuple[int, int], str]:
-        # a group runs back to back at its earliest member's place: pytest ends a module's fixtures as soon as
-        # a test of another module runs, so a split group would build its fixture twice
         if _uses_module_fixture(item):
             return min(groups[item.module.__name__]), item.module.__name__
         return _order(item), ""

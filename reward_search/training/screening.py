@@ -69,6 +69,7 @@ def run_screening(
         return cached
     out.mkdir(parents=True, exist_ok=True)
     if main:
+        io.remove_stale_temps(out)  # a killed earlier attempt can leave one mid-write (its records stay whole)
         write_marker(out, key, config, spec, splits.manifest)
     result = TrialResult(
         key=key,
