@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # specific CUDA build. By default torch comes through constraints.txt (2.13.0).
 TORCH_PIP_ARGS ?=
 # Two pytest-xdist workers (much of a test's time is Ray, sandboxes and subprocesses starting, which overlaps):
-# about 1.3x faster on 2 cores. PYTEST_ARGS="-n 0" runs serially; anything else given replaces these.
+# 22-28 min against 30 serially on 2 cores. PYTEST_ARGS="-n 0" runs serially; anything else given replaces these.
 PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test lint format clean-venv

@@ -9,11 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+TEMP_SUFFIX = ".tmp"  # an atomic write's temp file: ".<name>.<random>.tmp" beside its target
+
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -33,7 +35,7 @@ def remove_stale_temps(folder: str | Path) -> list[str]:
     Call it only where no live process is writing to `folder` (a trial's folder when its attempt starts).
     """
     folder = Path(folder)
-    stale = [p for p in folder.glob(".*.tmp") if p.is_file()] if folder.is_dir() else []
+    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()] if folder.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
     return sorted(p.name for p in stale)

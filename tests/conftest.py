@@ -62,17 +62,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     place: pytest ends a module's fixtures as soon as a test of another module runs, so a split run would build
     the fixture twice. (xdist may still send them to both workers; `loadgroup` cannot keep them together under
     pytest 9.2, whose node ids no longer come from the attribute xdist 3.8 rewrites.)"""
-    groups: dict[str, list[tuple[int, int]]] = {}
+    group = {id(item): item.module.__name__ if _uses_module_fixture(item) else "" for item in items}
+    first: dict[str, tuple[int, int]] = {}
     for item in items:
-        if _uses_module_fixture(item):
-            groups.setdefault(item.module.__name__, []).append(_order(item))
-
-    def key(item: pytest.Item) -> tuple[tuple[int, int], str]:
-        if _uses_module_fixture(item):
-            return min(groups[item.module.__name__]), item.module.__name__
-        return _order(item), ""
-
-    items.sort(key=key)
+        if group[id(item)]:
+            first[group[id(item)]] = min(first.get(group[id(item)], _order(item)), _order(item))
+    items.sort(key=lambda item: (first.get(group[id(item)]) or _order(item), group[id(item)]))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
