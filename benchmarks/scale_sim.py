@@ -459,28 +459,28 @@ def _targets(rows: list[dict]) -> dict[str, Any]:
         # With every slot busy, trial k (from 0) starts when the (k - slots + 1)-th trial finishes: no scheduler that
         # keeps the slots busy can show it more results than that (barrier shows more by idling slots).
         bound = sum(max(0, k - slots + 1) for k in range(trials)) / trials
+        row = {
+            "busy_scheduler_seen_bound": round(bound, 1),
+            "steady_efficiency": steady["scheduling_efficiency"],
+            "steady_seen_over_bound": round(steady["conditioning_mean_seen"] / max(bound, 1e-9), 3),
+        }
+        out[f"{engine}-{slots}"] = row
         if "barrier" not in arm:  # steady alone (a long real-Tune run): its efficiency and the bound
-            out[f"{engine}-{slots}"] = {
-                "busy_scheduler_seen_bound": round(bound, 1),
-                "steady_efficiency": steady["scheduling_efficiency"],
-                "steady_seen": steady["conditioning_mean_seen"],
-                "steady_seen_over_bound": round(steady["conditioning_mean_seen"] / max(bound, 1e-9), 3),
-            }
+            row["steady_seen"] = steady["conditioning_mean_seen"]
             continue
         barrier = arm["barrier"]
-        out[f"{engine}-{slots}"] = {
-            "busy_scheduler_seen_bound": round(bound, 1),
-            "busy_bound_ratio_vs_barrier": round(bound / max(barrier["conditioning_mean_seen"], 1e-9), 3),
-            "steady_seen_over_bound": round(steady["conditioning_mean_seen"] / max(bound, 1e-9), 3),
-            "steady_efficiency": steady["scheduling_efficiency"],
-            "barrier_efficiency": barrier["scheduling_efficiency"],
-            "seen_ratio_vs_barrier": round(
-                steady["conditioning_mean_seen"] / max(barrier["conditioning_mean_seen"], 1e-9), 3
-            ),
-            "freshness_ratio_vs_barrier": round(
-                steady["conditioning_freshness"] / max(barrier["conditioning_freshness"], 1e-9), 3
-            ),
-        }
+        row.update(
+            {
+                "busy_bound_ratio_vs_barrier": round(bound / max(barrier["conditioning_mean_seen"], 1e-9), 3),
+                "barrier_efficiency": barrier["scheduling_efficiency"],
+                "seen_ratio_vs_barrier": round(
+                    steady["conditioning_mean_seen"] / max(barrier["conditioning_mean_seen"], 1e-9), 3
+                ),
+                "freshness_ratio_vs_barrier": round(
+                    steady["conditioning_freshness"] / max(barrier["conditioning_freshness"], 1e-9), 3
+                ),
+            }
+        )
     return out
 
 

@@ -34,8 +34,7 @@ def remove_stale_temps(folder: str | Path) -> list[str]:
 
     Call it only where no live process is writing to `folder` (a trial's folder when its attempt starts).
     """
-    folder = Path(folder)
-    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()] if folder.is_dir() else []
+    stale = [p for p in Path(folder).glob(f".*{TEMP_SUFFIX}") if p.is_file()]  # a missing folder has none
     for path in stale:
         path.unlink(missing_ok=True)
     return sorted(p.name for p in stale)
