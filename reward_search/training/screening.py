@@ -113,7 +113,7 @@ def _train_and_evaluate(
     from reward_search.candidates.rewards import CandidateCrashed
     from reward_search.training.curves import TrainingDiverged, summarize
     from reward_search.training.placement import process_rank
-    from reward_search.training.trainer import build_session, configure_threads
+    from reward_search.training.trainer import build_session, configure_threads, restore_finished
 
     configure_threads()
     checkpoints = out / "checkpoints"
@@ -127,7 +127,10 @@ def _train_and_evaluate(
     trainer = session.trainer
     started = time.perf_counter()
     try:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if resume and result.resumed_from_step >= config.training.steps:
+            restore_finished(trainer, resume)  # TRL would train one step past max_steps from a final checkpoint
+        else:
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except CandidateCrashed as exc:  # CandidateDrifted (a spot re-probe disagreed) carries status "failed"
         result.status, result.error = exc.status, str(exc)
     except TrainingDiverged as exc:

@@ -133,6 +133,19 @@ def _grpo_args(config: ExperimentConfig, out: Path, device: str, weights: list[f
     )
 
 
+def restore_finished(trainer: Any, checkpoint: Path) -> None:
+    """Load a checkpoint taken at the last step (LoRA weights, trainer state) without training.
+
+    `Trainer.train(resume_from_checkpoint=...)` at `global_step == max_steps` runs one more step mid-epoch (its stop
+    check follows a step), so a trial killed after its final checkpoint would train `steps + 1`; this loads what
+    `train` would have loaded and stops there, so the adapter is the one the unkilled trial evaluated.
+    """
+    from transformers.trainer_callback import TrainerState
+
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+
+
 @dataclass
 class ScreeningSession:
     """Everything one run trains with: the trainer, its reward callables and the curve recorder."""
