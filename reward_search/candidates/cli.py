@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reward_search.candidates.escape import shown
 from reward_search.candidates.sandbox import CandidateRunner
 from reward_search.candidates.settings import CandidatesConfig
 from reward_search.candidates.validation import Verdict, validate_source
@@ -81,18 +82,20 @@ def read_rows(path: str) -> list[dict[str, Any]]:
 
 
 def _describe(verdict: Verdict) -> str:
+    """The human-readable verdict: one verdict line, then reasons; every candidate-controlled string escaped."""
+    name = shown(verdict.name, 200)
     if verdict.accepted and verdict.probe:
         p = verdict.probe
         lines = [
-            f"accepted: {verdict.name} (scores {p['score_min']:g}..{p['score_max']:g}; mean on correct "
+            f"accepted: {name} (scores {p['score_min']:g}..{p['score_max']:g}; mean on correct "
             f"{p['mean_correct']:.3g} vs wrong {p['mean_wrong']:.3g}; correct preferred in "
             f"{p['pairs_correct_preferred']} of {p['pairs']} matched pairs; "
             f"{p['max_ms_per_completion']:.2f} ms/completion)"
         ]
     else:
-        lines = [f"rejected: {verdict.name} at {verdict.stage}"]
-        lines += [f"  - {reason}" for reason in verdict.reasons]
-    lines += [f"  warning: {warning}" for warning in verdict.warnings]
+        lines = [f"rejected: {name} at {verdict.stage}"]
+        lines += [f"  - {shown(reason)}" for reason in verdict.reasons]
+    lines += [f"  warning: {shown(warning)}" for warning in verdict.warnings]
     if verdict.layers:
         lines.append(f"  sandbox layers: {describe_layers(verdict.layers)}")
     return "\n".join(lines)
@@ -115,7 +118,7 @@ def describe_layers(facts: dict[str, Any]) -> str:
     """`seccomp, pid-ns, ... (uid 204211); off: ...` from a worker's facts."""
     on = [label for key, label in LAYER_NAMES if facts.get(key) is True]
     off = [label for key, label in LAYER_NAMES if facts.get(key) is not True]
-    text = ", ".join(on) + (f" (uid {facts['uid']})" if "uid" in facts else "")
+    text = ", ".join(on) + (f" (uid {shown(facts['uid'], 20)})" if "uid" in facts else "")
     return text + (f"; off: {', '.join(off)}" if off else "")
 
 
@@ -140,11 +143,11 @@ def _doctor(args: argparse.Namespace, config: CandidatesConfig) -> int:
     if args.json:
         print(json.dumps(report))
     elif not loaded.ok:
-        print(f"sandbox worker failed to start: {loaded.error}")
+        print(f"sandbox worker failed to start: {shown(loaded.error)}")
     else:
         print(f"sandbox layers: {describe_layers(facts)}")
         if not facts.get("seccomp"):
-            print(f"  seccomp unavailable: {facts.get('seccomp_reason')} (install libseccomp2 and pyseccomp)")
+            print(f"  seccomp unavailable: {shown(facts.get('seccomp_reason'))} (install libseccomp2 and pyseccomp)")
         if not facts.get("pidns"):
             print("  namespaces unavailable: run as root or enable unprivileged user namespaces")
         print(f"  worker start {report['start_ms']} ms (euid {os.geteuid()}, kernel {platform.release()})")
@@ -192,10 +195,10 @@ def _score(args: argparse.Namespace, config: CandidatesConfig) -> int:
     else:
         for key, outcome in results.items():
             if outcome["error"] is not None:
-                print(f"{key}: error: {outcome['error']}")
+                print(f"{shown(key)}: error: {shown(outcome['error'])}")
             else:
                 values = " ".join("null" if s is None else f"{s:g}" for s in outcome["scores"])
-                print(f"{key}: {values}")
+                print(f"{shown(key)}: {values}")
     return 0 if all(outcome["scores"] is not None for outcome in results.values()) else 1
 
 

@@ -23,17 +23,35 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
 # Syscalls a worker needs after start-up: memory, pipes it already holds, time, signals to itself, exit.
-# Everything else fails with EPERM: open/openat/creat, socket/connect, mknod, kill/tkill/tgkill, pidfd_*,
-# ptrace, execve, clone/fork, mount, chroot, setuid, setrlimit, ...
+# Everything else fails with EPERM: open/openat/creat, stat/lstat/newfstatat/statx/access/readlink (no path can
+# be probed), socket/connect, mknod, kill/tkill/tgkill, pidfd_*, ptrace, execve, clone/fork, mount, chroot, setuid,
+# setrlimit, ioctl, ... The syscalls below that take a pid, a clock or a command are allowed only with the argument
+# values in ARGUMENT_RULES.
 SYSCALL_ALLOWLIST = (
-    "read", "readv", "pread64", "write", "writev", "close", "lseek", "fstat", "newfstatat", "statx", "fcntl",
+    "read", "readv", "pread64", "write", "writev", "close", "lseek", "fstat",
     "mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "restart_syscall",
-    "futex", "set_robust_list", "get_robust_list", "rseq", "sched_yield", "sched_getaffinity",
+    "futex", "set_robust_list", "rseq", "sched_yield",
     "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid", "getrusage", "getcwd", "uname",
-    "clock_gettime", "clock_getres", "gettimeofday", "time", "clock_nanosleep", "nanosleep",
+    "gettimeofday", "time", "nanosleep",
     "select", "pselect6", "poll", "ppoll", "getrandom", "exit", "exit_group", "getrlimit",
 )  # fmt: skip
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
+O_ASYNC = 0o20000  # F_SETFL with it would send SIGIO (or F_SETSIG's signal) to the fd's owner
+MAX_CLOCK_ID = 11  # CLOCK_TAI; negative ids (another process's or thread's CPU clock) are refused
+# (syscall, [(arg index, op, value[, mask value])]): each tuple is one allowed form; a call matching none fails.
+ARGUMENT_RULES = (
+    # fcntl: only the commands Python uses on fds it holds; no F_SETOWN(_EX), F_SETSIG, F_SETLEASE, F_NOTIFY,
+    # locks or F_SETPIPE_SZ, and F_SETFL never with O_ASYNC (a signal sent to a process the candidate names).
+    *(("fcntl", ((1, "EQ", cmd),)) for cmd in (F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_DUPFD_CLOEXEC)),
+    ("fcntl", ((1, "EQ", F_SETFL), (2, "MASKED_EQ", O_ASYNC, 0))),
+    # pid-taking calls only on the worker itself (pid 0): no other process can be found or probed by its pid
+    ("sched_getaffinity", ((0, "EQ", 0),)),
+    ("get_robust_list", ((0, "EQ", 0),)),
+    ("prlimit64", ((0, "EQ", 0), (2, "EQ", 0))),  # only to read this process's own limits
+    # clocks only by their fixed ids: a CPU-clock id that encodes another pid is refused
+    *((name, ((0, "LE", MAX_CLOCK_ID),)) for name in ("clock_gettime", "clock_getres", "clock_nanosleep")),
+)
 
 
 def libc() -> "ctypes.CDLL | None":
@@ -76,10 +94,10 @@ def fork_into_pid_namespace(lib, parent_pid: int, close_fds: tuple) -> None:
     """
     init = os.fork()
     if init == 0:
-        lib.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        die_with_parent(lib, 0)  # its parent, the supervisor, is outside the namespace: getppid() says 0
         worker = os.fork()
         if worker == 0:
-            lib.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            die_with_parent(lib, 1)
             return
         _wait_and_exit(worker, close_fds, parent_pid=None)
     _wait_and_exit(init, close_fds, parent_pid=parent_pid)
@@ -111,10 +129,24 @@ def _wait_and_exit(child: int, close_fds: tuple, parent_pid: int | None) -> None
     os._exit(128 + signum if signum > 0 else code)
 
 
-def set_death_signal(lib) -> None:
-    """Die with the parent process (again: changing uid clears the setting)."""
-    if lib is not None:
-        lib.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+def die_with_parent(lib, expected_ppid: int) -> bool:
+    """The kernel SIGKILLs this process when its parent exits (PR_SET_PDEATHSIG); exits now if it already has.
+
+    Set before anything else and again after a uid change, which clears it. No thread watches the parent: a
+    thread would run inside the candidate's process, where the candidate can fool it (replace `os.getppid`).
+    """
+    ok = lib is not None and lib.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    if os.getppid() != expected_ppid:  # the parent went before the setting took effect
+        os._exit(4)
+    return ok
+
+
+def host_pid() -> int | None:
+    """This process's pid as the host's /proc names it (read before the filesystem is hidden)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return None
 
 
 def hide_filesystem(lib, directory: str) -> bool:
@@ -188,8 +220,9 @@ def install_seccomp(seccomp) -> bool:
                 rules.add_rule(seccomp.ALLOW, name)
             except Exception:
                 continue  # not a syscall on this architecture
-        # prlimit64 only to read limits (new_limit == NULL), so RLIMITs cannot be raised or changed
-        rules.add_rule(seccomp.ALLOW, "prlimit64", seccomp.Arg(2, seccomp.EQ, 0))
+        for name, comparisons in ARGUMENT_RULES:
+            args = [seccomp.Arg(index, getattr(seccomp, op), *values) for index, op, *values in comparisons]
+            rules.add_rule(seccomp.ALLOW, name, *args)
         rules.load()
     except Exception:
         return False

@@ -23,10 +23,12 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reward_search.candidates.escape import shown
 from reward_search.candidates.oslayers import pyseccomp_path
 from reward_search.candidates.settings import PolicyConfig, SandboxConfig
 
@@ -108,8 +110,12 @@ class CallResult:
     scores: list[float | None] | None = None
     error: str | None = None
     kind: str = "ok"
-    elapsed_ms: float = 0.0  # the candidate's own time inside the worker
-    wall_ms: float = 0.0  # the parent's round trip
+    # Both measured by the parent, never taken from the reply: elapsed from the first byte of the request written
+    # to the last byte of the reply read; CPU from the kernel's accounting of the worker process (None where the
+    # parent cannot read it).
+    elapsed_ms: float = 0.0
+    wall_ms: float = 0.0  # the whole call, encoding and decoding included
+    cpu_ms: float | None = None
 
 
 def _reject_constant(token: str) -> Any:
@@ -137,6 +143,121 @@ def decode_scores(raw: Any, n: int, cap: float) -> tuple[list[float | None] | No
             return None, f"score {i} is {number:g}, beyond the magnitude cap {cap:g}"
         scores.append(number)
     return scores, None
+
+
+class _Spawner:
+    """Starts every worker from one long-lived thread of this process.
+
+    A worker dies with its parent through the kernel (PR_SET_PDEATHSIG), which fires when the *thread* that
+    started it exits; callers start workers from short-lived threads, so none of them may be that thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = -1
+
+    def spawn(self, backend: SandboxBackend, spec: WorkerSpec) -> subprocess.Popen:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():  # a forked child has no copy of the thread
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+                self._pid = os.getpid()
+            pool = self._pool
+        return pool.submit(backend.spawn, spec).result()
+
+
+_SPAWNER = _Spawner()
+READ_CHUNK = 1 << 16
+TRICKLE_PAUSE_S = 0.002  # after a short chunk that did not end the reply: let the rest accumulate
+
+
+def read_line(fd: int, deadline: float, cap: int, pending: bytes = b"") -> tuple[bytes | None, bytes, str | None]:
+    """One newline-terminated line from `fd` by `deadline` (time.monotonic): (line, rest, None), or (None, b"",
+    "timeout" | "closed" | "too large").
+
+    Linear in the line's size however it arrives: chunks are collected in a list and only each new chunk is
+    searched for the newline; a line trickled byte by byte wakes the reader at most once per TRICKLE_PAUSE_S, so
+    its CPU cost is bounded by the deadline, not by the number of writes.
+    """
+    newline = pending.find(b"\n")
+    if newline >= 0:
+        return pending[:newline], pending[newline + 1 :], None
+    chunks, size = ([pending] if pending else []), len(pending)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, b"", "timeout"
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            continue
+        chunk = os.read(fd, READ_CHUNK)
+        if not chunk:
+            return None, b"", "closed"
+        newline = chunk.find(b"\n")
+        end = len(chunk) if newline < 0 else newline
+        chunks.append(chunk[:end])
+        size += end
+        if size > cap:
+            return None, b"", "too large"
+        if newline >= 0:
+            return b"".join(chunks), chunk[newline + 1 :], None
+        if len(chunk) < 4096:
+            time.sleep(min(TRICKLE_PAUSE_S, max(0.0, deadline - time.monotonic())))
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3 onwards), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            text = handle.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of process `pid` (all its threads) from the kernel's accounting, or None."""
+    fields = _proc_stat(pid) if pid is not None else None
+    if fields is None or len(fields) < 13:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _parent_of(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[1]) if fields and len(fields) > 1 else None
+
+
+def _verified_host_pid(claimed: Any, spawned: int, pidns: bool) -> int | None:
+    """The host pid of the process that runs the candidate, if `claimed` (from the worker's start-up code, before
+    any candidate source) checks out: the spawned process itself, or in a PID namespace its grandchild."""
+    if not pidns:
+        return spawned
+    if type(claimed) is not int or claimed <= 0:
+        return None
+    init = _parent_of(claimed)
+    return claimed if init is not None and _parent_of(init) == spawned else None
+
+
+_FACT_KEYS = (
+    "ready", "pid", "host_pid", "pidns", "mountns", "ipcns", "netns", "userns", "fs_hidden", "rlimits", "uid",
+    "no_new_privs", "pdeathsig", "seccomp", "seccomp_reason", "audit_hook",
+)  # fmt: skip
+
+
+def _clean_facts(ready: dict[str, Any]) -> dict[str, Any]:
+    """The worker's start-up facts, kept only as booleans, small ints and one escaped reason string."""
+    facts: dict[str, Any] = {}
+    for key in _FACT_KEYS:
+        value = ready.get(key)
+        if type(value) is bool or (type(value) is int and abs(value) < 1 << 32):
+            facts[key] = value
+        elif key == "seccomp_reason" and value is not None:
+            facts[key] = shown(value, 300)
+    return facts
 
 
 def _exit_reason(code: int | None) -> str:
@@ -182,7 +303,8 @@ class Worker:
         self.facts: dict[str, Any] = {}
         self.start_ms = 0.0
         self._req = self._rep = -1
-        self._buffer = b""
+        self._pending = b""  # bytes after the last reply's newline
+        self._cpu_pid: int | None = None  # the host pid whose CPU the kernel accounts to the candidate
         self._tmpdir: str | None = None
         self._next_id = 0
         self._finalizer: weakref.finalize | None = None
@@ -200,7 +322,7 @@ class Worker:
         argv = (sys.executable, "-S", "-s", "-P", "-B", str(WORKER_PATH), str(req_r), str(rep_w), json.dumps(setup))
         spec = WorkerSpec(argv=argv, env=scrubbed_env(), cwd=self._tmpdir, pass_fds=(req_r, rep_w))
         try:
-            self.process = self.backend.spawn(spec)
+            self.process = _SPAWNER.spawn(self.backend, spec)
         finally:
             os.close(req_r)
             os.close(rep_w)
@@ -209,7 +331,9 @@ class Worker:
         ready = self._receive(deadline)
         if isinstance(ready, CallResult):
             return ready
-        self.facts = {k: v for k, v in ready.items() if k != "ready"}
+        self.facts = {k: v for k, v in _clean_facts(ready).items() if k != "ready"}
+        pidns = self.facts.get("pidns") is True
+        self._cpu_pid = _verified_host_pid(self.facts.get("host_pid"), self.process.pid, pidns)
         if self.config.require_seccomp and self.facts.get("seccomp") is not True:
             self.kill()
             reason = self.facts.get("seccomp_reason", "not loaded")
@@ -220,7 +344,7 @@ class Worker:
         self.start_ms = (time.perf_counter() - begin) * 1000
         if not loaded.get("ok"):
             self.kill()
-            return CallResult(ok=False, error=str(loaded.get("error"))[:500], kind="error")
+            return CallResult(ok=False, error=shown(loaded.get("error"), 500), kind="error")
         return CallResult(ok=True, wall_ms=self.start_ms)
 
     @property
@@ -231,50 +355,59 @@ class Worker:
         if self._finalizer is not None:
             self._finalizer()
 
+    def cpu_s(self) -> float | None:
+        """The candidate process's CPU seconds so far, as the kernel accounts them (None if unreadable)."""
+        return process_cpu_s(self._cpu_pid)
+
     # -- calls
     def call(self, arguments: Mapping[str, Any], n: int) -> CallResult:
+        """One batch; elapsed and CPU time are the parent's own measurements, whatever the reply says."""
         begin = time.perf_counter()
+        cpu_before = self.cpu_s()
         self._next_id += 1
         request = {"op": "call", "id": self._next_id, "arguments": arguments}
-        reply = self._roundtrip(request, time.monotonic() + self.config.call_timeout_s)
+        marks: list[float] = []
+        reply = self._roundtrip(request, time.monotonic() + self.config.call_timeout_s, marks)
+        cpu_after = self.cpu_s()
+        cpu_ms = (cpu_after - cpu_before) * 1000 if cpu_before is not None and cpu_after is not None else None
         wall = (time.perf_counter() - begin) * 1000
+        elapsed = (marks[1] - marks[0]) * 1000 if len(marks) == 2 else wall
+        timing = {"elapsed_ms": elapsed, "wall_ms": wall, "cpu_ms": cpu_ms}
+        if cpu_after is not None and cpu_after > self.config.cpu_seconds / 2:
+            self.kill()  # recycle before RLIMIT_CPU, which counts over the worker's whole life, can bite
         if isinstance(reply, CallResult):
-            return CallResult(ok=False, error=reply.error, kind=reply.kind, wall_ms=wall)
+            return CallResult(ok=False, error=reply.error, kind=reply.kind, **timing)
         try:
-            return self._interpret(reply, n, wall)
+            return self._interpret(reply, n, timing)
         except Exception as exc:  # a forged reply must never take the parent down with it
             self.kill()
-            return CallResult(
-                ok=False, error=f"worker reply rejected: {type(exc).__name__}", kind="crash", wall_ms=wall
-            )
+            return CallResult(ok=False, error=f"worker reply rejected: {type(exc).__name__}", kind="crash", **timing)
 
-    def _interpret(self, reply: dict[str, Any], n: int, wall: float) -> CallResult:
-        """A decoded reply as a CallResult; the worker's numbers are checked, never trusted."""
-        elapsed = reply.get("elapsed_ms")
-        elapsed = float(elapsed) if type(elapsed) in (int, float) and 0 <= elapsed < 1e9 else wall
-        cpu = reply.get("cpu_s")
-        if type(cpu) in (int, float) and cpu > self.config.cpu_seconds / 2:
-            self.kill()  # recycle before RLIMIT_CPU, which counts over the worker's whole life, can bite
+    def _interpret(self, reply: dict[str, Any], n: int, timing: dict[str, Any]) -> CallResult:
+        """A decoded reply as a CallResult; the worker's fields are checked, never trusted (its times ignored)."""
         if type(reply.get("id")) is not int or reply.get("id") != self._next_id:
             self.kill()
-            return CallResult(ok=False, error="worker sent a reply out of order", kind="crash", wall_ms=wall)
+            return CallResult(ok=False, error="worker sent a reply out of order", kind="crash", **timing)
         if reply.get("ok") is not True:
-            return CallResult(
-                ok=False, error=str(reply.get("error"))[:500], kind="error", elapsed_ms=elapsed, wall_ms=wall
-            )
+            return CallResult(ok=False, error=shown(reply.get("error"), 500), kind="error", **timing)
         scores, reason = decode_scores(reply.get("scores"), n, self.config.score_cap)
         if scores is None:
-            return CallResult(ok=False, error=reason, kind="error", elapsed_ms=elapsed, wall_ms=wall)
-        return CallResult(ok=True, scores=scores, elapsed_ms=elapsed, wall_ms=wall)
+            return CallResult(ok=False, error=reason, kind="error", **timing)
+        return CallResult(ok=True, scores=scores, **timing)
 
     # -- plumbing
-    def _roundtrip(self, message: Mapping[str, Any], deadline: float) -> dict[str, Any] | CallResult:
+    def _roundtrip(
+        self, message: Mapping[str, Any], deadline: float, marks: list[float] | None = None
+    ) -> dict[str, Any] | CallResult:
+        """Send `message` and read the reply by one deadline; `marks` gets the send start and the reply's end."""
         try:
             data = (json.dumps(message, allow_nan=False) + "\n").encode()
         except (TypeError, ValueError) as exc:
             return CallResult(ok=False, error=f"request is not JSON: {exc}", kind="error")
+        if marks is not None:
+            marks.append(time.perf_counter())
         failure = self._send(data, deadline)
-        return failure if failure is not None else self._receive(deadline)
+        return failure if failure is not None else self._receive(deadline, marks)
 
     def _send(self, data: bytes, deadline: float) -> CallResult | None:
         view = memoryview(data)
@@ -293,21 +426,16 @@ class Worker:
                 return self._fail("crash", None)
         return None
 
-    def _receive(self, deadline: float) -> dict[str, Any] | CallResult:
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return self._fail("timeout", f"timed out after {self._timeout_for(deadline):g}s")
-            readable, _, _ = select.select([self._rep], [], [], remaining)
-            if not readable:
-                continue
-            chunk = os.read(self._rep, 1 << 16)
-            if not chunk:
-                return self._fail("crash", None)
-            self._buffer += chunk
-            if len(self._buffer) > self.config.max_reply_bytes:
-                return self._fail("crash", f"worker reply exceeds {self.config.max_reply_bytes} bytes")
-        line, self._buffer = self._buffer.split(b"\n", 1)
+    def _receive(self, deadline: float, marks: list[float] | None = None) -> dict[str, Any] | CallResult:
+        line, self._pending, failure = read_line(self._rep, deadline, self.config.max_reply_bytes, self._pending)
+        if marks is not None:
+            marks.append(time.perf_counter())
+        if failure == "timeout":
+            return self._fail("timeout", f"timed out after {self._timeout_for(deadline):g}s")
+        if failure == "too large":
+            return self._fail("crash", f"worker reply exceeds {self.config.max_reply_bytes} bytes")
+        if line is None:
+            return self._fail("crash", None)
         try:
             reply = json.loads(line, parse_constant=_reject_constant)
         except (ValueError, RecursionError, MemoryError, UnicodeDecodeError):  # nesting bombs included
@@ -423,7 +551,8 @@ class CandidateRunner:
             except Exception as exc:  # a last line: whatever the worker did, the caller gets a result
                 slot.worker.kill()
                 slot.worker = None
-                return CallResult(ok=False, error=f"sandbox call failed: {type(exc).__name__}: {exc}", kind="crash")
+                error = f"sandbox call failed: {type(exc).__name__}: {shown(exc, 300)}"
+                return CallResult(ok=False, error=error, kind="crash")
 
     def close(self) -> None:
         with self._lock:

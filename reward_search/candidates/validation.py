@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reward_search.candidates.candidate import EntryError, RewardCandidate, find_entry
+from reward_search.candidates.escape import shown
 from reward_search.candidates.policy import check_source
 from reward_search.candidates.probes import run_probes
 from reward_search.candidates.sandbox import CandidateRunner
@@ -97,7 +98,7 @@ def validate_candidate(
     try:
         probe = run_probes(runner, candidate.source, candidate.name, config.probes)
     except Exception as exc:  # whatever a reply does to decoding or statistics, it rejects only this candidate
-        return _reject(candidate.name, "probe", [f"probe failed: {type(exc).__name__}: {str(exc)[:200]}"], candidate)
+        return _reject(candidate.name, "probe", [f"probe failed: {type(exc).__name__}: {shown(exc, 200)}"], candidate)
     probe["layers"] = layers
     if not probe["passed"]:
         return _reject(candidate.name, "probe", list(probe["reasons"]), candidate, probe)

@@ -5,18 +5,21 @@ an empty read-only working directory and stdin/stdout/stderr on /dev/null. Stand
 site-packages, so it must not import reward_search). Order matters and is the point of this file:
 
 1. import everything a candidate may use (the allowlist, the stdlib's own lazy imports) and pyseccomp;
-2. the OS layers (`oslayers.py`): PID/mount/IPC/network namespaces (pid 1 under a supervisor), an empty
-   read-only root, rlimits, a distinct uid, no-new-privs, and last a seccomp-bpf allowlist: from here on no
-   open, socket, mknod, kill, ptrace, exec or fork exists for this process, whatever Python code runs;
-3. an irremovable audit hook that refuses files, processes, sockets, signals, ctypes and new imports;
+2. the OS layers (`oslayers.py`): death with the parent (PR_SET_PDEATHSIG, first and again after the uid
+   change), PID/mount/IPC/network namespaces (pid 1 under a supervisor), an empty read-only root, rlimits, a
+   distinct uid, no-new-privs, and last a seccomp-bpf allowlist filtered by argument: from here on no open, stat
+   of a path, socket, mknod, kill, ptrace, exec, fork, fcntl F_SETOWN/F_SETSIG/O_ASYNC or call naming another
+   pid exists for this process, whatever Python code runs. These are the boundary;
+3. an audit hook that refuses files, processes, sockets, signals, ctypes and new imports;
 4. only then read the candidate's source, and execute it in ONE globals dict with restricted builtins.
 
-Layers 3-4 (the "python guards") can be switched off by the parent, only so tests can show that 2 holds alone.
+Layers 3-4 (the "python guards") are a lint, not the boundary (SANDBOX.md): they turn mistakes into clear
+errors. The parent can switch them off, and the tests show that 2 holds alone.
 
-Requests and replies are JSON lines on two dedicated pipes; replies carry only numbers, null and short strings.
+Requests and replies are JSON lines on two dedicated pipes; replies carry only numbers, null and short strings,
+and no times: the parent measures elapsed and CPU time itself.
 """
 
-import _thread
 import builtins
 import importlib
 import importlib.util
@@ -24,10 +27,8 @@ import inspect
 import json
 import math
 import os
-import resource
 import signal
 import sys
-import time
 
 _dumps = json.dumps
 _loads = json.loads
@@ -137,25 +138,14 @@ def _load_oslayers():
     return module
 
 
-def _watch_parent(parent_pid):
-    """Exit when the parent is gone, even mid-call (without a PID namespace, whose supervisor does this).
-
-    A thread, started before RLIMIT_NPROC=0 and seccomp forbid threads. (PR_SET_PDEATHSIG is not used here: it
-    fires when the parent *thread* that spawned us exits, and callers spawn workers from short-lived threads.)
-    """
-
-    def watch():
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(4)
-            time.sleep(0.5)
-
-    _thread.start_new_thread(watch, ())
-
-
 def _harden(setup, layers, keep_fds):
-    """Apply the OS layers in order; returns what actually applied (reported to the parent and in records)."""
+    """Apply the OS layers in order; returns what actually applied (reported to the parent and in records).
+
+    The kernel ties the worker's life to its parent's (PR_SET_PDEATHSIG) first, and again after the uid change;
+    nothing in the candidate's process watches the parent.
+    """
     lib = layers.libc()
+    pdeathsig = layers.die_with_parent(lib, setup["parent_pid"])
     seccomp, why = (
         (None, "seccomp off") if not setup.get("seccomp", True) else layers.load_pyseccomp(setup["pyseccomp"])
     )
@@ -163,16 +153,15 @@ def _harden(setup, layers, keep_fds):
     facts = layers.enter_namespaces(lib, pid=ns, mount=ns, ipc=ns, net=setup.get("network_namespace", True))
     if facts["pidns"]:
         layers.fork_into_pid_namespace(lib, setup["parent_pid"], keep_fds)  # returns in the namespace's pid 2
-    else:
-        _watch_parent(setup["parent_pid"])
+    parent = os.getppid()
+    facts["host_pid"] = layers.host_pid()  # before the filesystem (and its /proc) is hidden
     facts["fs_hidden"] = facts["mountns"] and layers.hide_filesystem(lib, os.getcwd())
     facts["rlimits"] = layers.set_rlimits(
         int(setup["cpu_seconds"]), int(setup["memory_mb"]), int(setup["max_open_files"])
     )
     if setup.get("drop_privileges", True):
         layers.drop_uid(int(setup["uid"]), int(setup["gid"]))
-    if facts["pidns"]:
-        layers.set_death_signal(lib)  # the uid change cleared it
+    facts["pdeathsig"] = layers.die_with_parent(lib, parent) and pdeathsig  # the uid change cleared it
     facts["uid"] = os.geteuid()
     facts["no_new_privs"] = layers.no_new_privs(lib)
     facts["seccomp"] = seccomp is not None and layers.install_seccomp(seccomp)
@@ -307,16 +296,13 @@ def _serve(requests, reply, setup):
                 return
         elif op == "call" and candidate is not None:
             n = len(message["arguments"]["completions"])
-            start = time.perf_counter()
             try:
                 result = candidate.call(message["arguments"])
                 scores, error = _check_scores(result, n, cap)
             except BaseException as exc:  # the candidate's failure is a result, not the worker's
                 scores, error = None, _describe(exc)
-            elapsed = (time.perf_counter() - start) * 1000
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            body = {"id": message["id"], "ok": error is None, "scores": scores, "error": error}
-            reply({**body, "elapsed_ms": elapsed, "cpu_s": usage.ru_utime + usage.ru_stime})
+            # no times or CPU figures: the parent measures both itself (the candidate can forge anything here)
+            reply({"id": message["id"], "ok": error is None, "scores": scores, "error": error})
         else:
             reply({"ok": False, "error": f"bad request {op!r}"})
 
