@@ -503,31 +503,60 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML file; ConfigError naming the file (and line) when it is missing or malformed."""
+    """The mapping in a YAML file; ConfigError naming the file (and line) when it is missing, empty or malformed."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not an experiment file")
     if not path.is_file():
         raise ConfigError(f"{path}: experiment file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the experiment file ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{path}:{line}: {problem}") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path}: the experiment file is empty (no sections); see experiments/ for examples")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """The experiment config from an optional YAML file and `--set` overrides, fully validated."""
+def _blamed_override(message: str, overrides: Sequence[str]) -> str | None:
+    """The `--set` override that set the field a ConfigError message starts with (the last one wins), or None."""
+    field = message.split(":", 1)[0].strip()
+    for text in reversed(overrides):
+        key = text.split("=", 1)[0].strip()
+        if field == key or field.startswith(key + ".") or key.startswith(field + "."):
+            return text
+    return None
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Sequence[str] = (), labels: Mapping[str, str] | None = None
+) -> ExperimentConfig:
+    """The experiment config from an optional YAML file and `--set` overrides, fully validated.
+
+    A bad value is blamed on its source: the override that set that field (`--set KEY=VALUE`, or its entry in
+    `labels`, e.g. `--limit 0` for a command's own flag), else the file.
+    """
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides)
     try:
         return from_dict(ExperimentConfig, data)
     except ConfigError as exc:
+        override = _blamed_override(str(exc), overrides)
+        if override is not None:
+            raise ConfigError(f"{(labels or {}).get(override, f'--set {override}')}: {exc}") from None
         source = f"{path}: " if path is not None else ""
         raise ConfigError(f"{source}{exc}") from None
 
@@ -547,9 +576,10 @@ def add_config_args(parser: Any, required: bool = False) -> None:
     )
 
 
-def config_from_args(args: Any, extra: Sequence[str] = ()) -> ExperimentConfig:
-    """The config that `add_config_args`'s arguments name, with `extra` overrides applied after `--set`."""
-    return load_config(args.experiment, [*args.overrides, *extra])
+def config_from_args(args: Any, extra: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> ExperimentConfig:
+    """The config that `add_config_args`'s arguments name, with `extra` overrides applied after `--set` (`labels`
+    names the flag each came from, for errors)."""
+    return load_config(args.experiment, [*args.overrides, *extra], labels)
 
 
 def dump_config(config: ExperimentConfig) -> str:

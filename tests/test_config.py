@@ -85,5 +85,6 @@ def test_file_errors_name_the_file_and_line(tmp_path):
         load_config(typo)
 
 
-def test_empty_file_gives_defaults(tmp_path):
-    assert load_config(write(tmp_path, "")) == ExperimentConfig()
+def test_empty_file_is_an_error(tmp_path):  # it validated silently to demo-sized defaults (issue 27)
+    with pytest.raises(ConfigError, match=r"exp\.yaml: the experiment file is empty"):
+        load_config(write(tmp_path, ""))

@@ -64,7 +64,19 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
         return "—"
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return f"{value:.{digits}f}"
+    return _no_negative_zero(f"{value:.{digits}f}")
+
+
+def fmt_signed(value: float, digits: int = 4) -> str:
+    """A difference with its sign (`+0.0123`); one that rounds to zero prints `+0.0000`, never `-0.0000`."""
+    return _no_negative_zero(f"{value:+.{digits}f}", signed=True)
+
+
+def _no_negative_zero(text: str, signed: bool = False) -> str:
+    """`-0.000` (a tiny negative value, rounded) as `0.000`, or `+0.000` for a signed figure."""
+    if text.startswith("-") and not text[1:].strip("0."):
+        return ("+" if signed else "") + text[1:]
+    return text
 
 
 def fmt_ci(low: float | None, high: float | None, digits: int = 3) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reward_search.analysis.document import Paragraph, Section, Table, fmt, fmt_ci
+from reward_search.analysis.document import Paragraph, Section, Table, fmt, fmt_ci, fmt_signed
 from reward_search.analysis.rundata import FinalJobView, RunData
 from reward_search.analysis.signal import SignalDifference, paired_signal_difference
 from reward_search.training.gold_logprob import COLUMN
@@ -96,7 +96,8 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
     best_recipe = (data.finalize or {}).get("best_recipe")
     chosen = next((s for s in signals if s.job.name == best_recipe), None)
     control = next((s for s in signals if s.job.kind == "random"), None)
-    for label, s in (("best recipe " + str(best_recipe), chosen), ("random control", control)):
+    recipe = f"best recipe {best_recipe}" if best_recipe else "best recipe (finalize has not run)"
+    for label, s in ((recipe, chosen), ("random control", control)):
         d = s.versus_baseline if s is not None else None
         lines.append(
             f"{label}: "
@@ -104,7 +105,8 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
                 "no signal recorded"
                 if d is None
                 else f"gold log-prob {fmt(d.first_mean, 4)} vs baseline "
-                f"{fmt(d.second_mean, 4)}: {d.difference:+.4f} {fmt_ci(d.low, d.high, 4)} over {d.n} test questions"
+                f"{fmt(d.second_mean, 4)}: {fmt_signed(d.difference, 4)} {fmt_ci(d.low, d.high, 4)} "
+                f"over {d.n} test questions"
             )
         )
     return lines

@@ -158,6 +158,7 @@ class CandidateStore:
         text = json.dumps(candidate.to_dict(), indent=2, sort_keys=True) + "\n"
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{candidate.id}.", suffix=".tmp")
         try:
+            os.fchmod(fd, 0o644)  # mkstemp's 0600 otherwise; every other record of a run is 0644 (reward_search.io)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()

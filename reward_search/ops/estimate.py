@@ -190,6 +190,8 @@ def estimate(
         raise UserError(f"--gpu-type {gpu_type!r}: unknown; use one of {', '.join(GPU_SPEED)}")
     if gpus < 1:
         raise UserError(f"--gpus {gpus}: must be at least 1")
+    if usd is not None and not usd >= 0:  # NaN too
+        raise UserError(f"--usd-per-gpu-hour {usd}: a price must be zero or more")
     chosen = backend or ("vllm" if config.training.use_vllm else config.training.generation)
     figures = load_figures(gpu_type, config.model.spec, chosen, usd, results)
     share, per_gpu, slots = placement(config, gpus)

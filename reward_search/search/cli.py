@@ -33,11 +33,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_run_dir(folder: Path, what: str) -> None:
+    """One line naming `what` (the flag or key that gave `folder`) when `folder` is a file or cannot be created."""
+    import os
+
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what}: is a file, not a run directory")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{what}: cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what}: cannot be created or written: no write permission on {existing}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Start a search (then its finalize phase) and print the run directory."""
     from reward_search.training.cli import quiet_libraries
 
     config = config_from_args(args)
+    folder = (Path(args.run_dir) if args.run_dir else Path(config.run.storage_path) / config.run.name).expanduser()
+    check_run_dir(
+        folder, f"--run-dir {folder}" if args.run_dir else f"run directory {folder} (run.storage_path/run.name)"
+    )
     quiet_libraries()
     from reward_search.search.driver import run_search
 

@@ -65,15 +65,33 @@ def _evaluation_folder(args: argparse.Namespace, config: ExperimentConfig) -> Pa
     return Path(config.run.storage_path) / config.run.name / "evaluations" / name
 
 
+def _attach(loaded: Any, adapter: str, spec: str) -> Any:
+    """The model with `--adapter` merged in; one line when the adapter was trained on another architecture."""
+    from reward_search.training.evaluation import attach_adapter
+
+    try:
+        return attach_adapter(loaded, adapter)
+    except (RuntimeError, ValueError) as exc:
+        text = str(exc)
+        if "size mismatch" not in text and "not found in the base model" not in text:
+            raise
+        detail = next((line.strip() for line in text.splitlines() if "size mismatch" in line), text.splitlines()[0])
+        raise UserError(
+            f"--adapter {adapter}: was trained on another architecture than the model {spec!r} ({detail}); "
+            "give the --model it was trained on"
+        ) from None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Greedy batched evaluation of a model (and adapter) on a split; records and metrics written to a folder."""
-    extra = [f"{key}={getattr(args, flag)}" for flag, key in _EVALUATE_FLAGS if getattr(args, flag) is not None]
-    config = config_from_args(args, extra)
+    given = [(flag, key, getattr(args, flag)) for flag, key in _EVALUATE_FLAGS if getattr(args, flag) is not None]
+    labels = {f"{key}={value}": f"--{flag.replace('_', '-')} {value}" for flag, key, value in given}
+    config = config_from_args(args, list(labels), labels)
     quiet_libraries()
 
     from reward_search.config import to_plain
     from reward_search.task import get_task
-    from reward_search.training.evaluation import attach_adapter, evaluate, write_result
+    from reward_search.training.evaluation import evaluate, write_result
     from reward_search.training.models import load_model
 
     task = get_task(config.data)
@@ -86,7 +104,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"loading model {config.model.spec!r} ...", file=sys.stderr)
     loaded = load_model(config.model.spec, config.model.dtype, config.model.device, seed=config.run.seed)
     if args.adapter:
-        loaded = attach_adapter(loaded, args.adapter)
+        loaded = _attach(loaded, args.adapter, config.model.spec)
     print(f"model: {loaded.source} on {loaded.device}", file=sys.stderr)
     result = evaluate(loaded, task, problems, config.eval, show_progress=not args.no_progress)
     out = _evaluation_folder(args, config)
@@ -121,10 +139,16 @@ def _load_rewards(paths: Sequence[str], config: Any) -> list[Any]:
         for text in paths:
             path, _, name = text.partition(":") if text.count(":") == 1 and not Path(text).exists() else (text, "", "")
             file = Path(path)
+            if file.is_dir():
+                raise UserError(f"--reward {path}: is a directory, not a reward file")
             if not file.is_file():
                 raise UserError(f"--reward {path}: no such file")
+            try:
+                source = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(f"--reward {path}: not UTF-8 text (offset {exc.start})") from None
             verdict = validate_source(
-                file.read_text(encoding="utf-8"),
+                source,
                 runner,
                 config.candidates,
                 name=name or None,
