@@ -19,6 +19,10 @@ from reward_search.proposers.settings import ProposerConfig
 FAILED_STATUSES: tuple[str, ...] = ("failed", "crashed", "stopped")
 VALIDATED_STATUSES: tuple[str, ...] = ("accepted", "screening", "done", "failed", "stopped")
 _EMPTY_TEXT = "No earlier rounds: this is the first round, so there are no scores or rejections to learn from yet."
+WITHHELD_TEXT = (
+    "No feedback: the results of earlier rounds are withheld in this run (proposer.feedback: none), so propose "
+    "fresh rewards as you would in a first round."
+)
 _REASON_CHARS = 300
 
 
@@ -42,6 +46,7 @@ class Feedback:
     entries: tuple[LeaderboardEntry, ...] = ()  # every entry, in (round, name, id) order
     top_k_sources: int = 3
     metric: str = "accuracy"  # the ranking's primary key (selection.metric)
+    withheld: bool = False  # proposer.feedback: none: the earlier rounds' results are not shown (unguided control)
 
     @property
     def empty(self) -> bool:
@@ -57,6 +62,8 @@ class Feedback:
 
     def render(self, token_budget: int | None = None) -> str:
         """The feedback as prompt text, within `token_budget` (approximate tokens; None: no limit)."""
+        if self.withheld:
+            return WITHHELD_TEXT
         if self.empty:
             return _EMPTY_TEXT
         blocks = _blocks(self)
@@ -75,8 +82,11 @@ def build_feedback(
     entries: Sequence[LeaderboardEntry], round: int, config: ProposerConfig | None = None, metric: str = "accuracy"
 ) -> Feedback:
     """Feedback for proposing `round` from the leaderboard rows of earlier rounds (later rows are ignored), ranked
-    by the one ranking rule (`records.rank_entries`) under the run's `selection.metric`."""
+    by the one ranking rule (`records.rank_entries`) under the run's `selection.metric`. Under
+    `proposer.feedback: none` nothing of the earlier rounds is shown: the feedback of every round is empty."""
     config = config or ProposerConfig()
+    if config.feedback == "none":
+        return Feedback(round=round, metric=metric, top_k_sources=config.top_k_sources, withheld=True)
     earlier = sorted((_copy(e) for e in entries if e.round < round), key=lambda e: (e.round, e.name, e.candidate_id))
     ranked = rank_entries(earlier, metric)
     return Feedback(

@@ -7,6 +7,7 @@ API keys are never configured here: litellm reads them from the environment (e.g
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 
@@ -58,14 +59,23 @@ class ProposerConfig:
     # skeleton text); rich: this project's prompt with `qa_examples` worked examples re-sampled each round.
     examples: Literal["paper", "rich"] = "rich"
     # paper: every earlier trial as "name: round, F1, accuracy", best first, failed trials at F1 = 0, no code;
-    # rich: the ranked table with CIs, top sources, training curves, rejections and failures.
-    feedback: Literal["paper", "rich"] = "rich"
+    # rich: the ranked table with CIs, top sources, training curves, rejections and failures; none: the results are
+    # withheld (the unguided control: the same proposer and seeds, fresh proposals every round).
+    feedback: Literal["paper", "rich", "none"] = "rich"
     # Feedback: how many top entries show their source, and the size of the rendered section (tokens ~ chars/4).
     top_k_sources: int = field(default=3, metadata={"min": 0})
     feedback_token_budget: int = field(default=6000, metadata={"min": 50})
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    # Reward files offered in round 1 beside the proposer's own candidates, through the same validation and
+    # screening, with origin proposer "planted" (decoys a benchmark plants to see how the search ranks them).
+    planted: tuple[str, ...] = ()
 
     def validate(self) -> list[tuple[str, str]]:
         if self.max_backoff_s < self.backoff_s:
             return [("max_backoff_s", f"{self.max_backoff_s} is less than backoff_s ({self.backoff_s})")]
+        for i, path in enumerate(self.planted):
+            if not Path(path).expanduser().is_file():
+                return [(f"planted[{i}]", f"{path} is not a file (a reward module, FILE.py)")]
+        if len(set(self.planted)) != len(self.planted):
+            return [("planted", "names a file twice")]
         return []
