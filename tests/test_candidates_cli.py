@@ -146,3 +146,58 @@ def test_check_json_names_the_active_layers_and_warnings():
     assert verdict["layers"]["seccomp"] is True and verdict["layers"]["audit_hook"] is True
     assert isinstance(verdict["warnings"], list)
     assert verdict["probe"]["pairs"] >= 8 and verdict["probe"]["order_independent"] is True
+
+
+POD_SETS = (
+    "--set",
+    "candidates.sandbox.namespaces=false",
+    "--set",
+    "candidates.sandbox.network_namespace=false",
+    "--set",
+    "candidates.sandbox.distinct_uids=false",
+    "--set",
+    "candidates.sandbox.python_guards=false",
+)
+
+
+def test_doctor_says_which_layers_are_the_boundary_and_emulates_a_pod():
+    text = cli("doctor")
+    assert "  boundary: seccomp (filtered by argument), parent checks, death with the parent" in text.stdout
+    assert "policy and audit hook: a lint" in text.stdout
+    pod = cli("doctor", "--json", *POD_SETS)
+    assert pod.returncode == 0, pod.stderr
+    report = json.loads(pod.stdout)
+    layers = report["layers"]
+    assert layers["pidns"] is False and layers["netns"] is False and layers["audit_hook"] is False
+    assert layers["seccomp"] is True and layers["pdeathsig"] is True
+    assert "no namespaces" in report["boundary"]
+
+
+def test_check_takes_an_experiment_file_and_set(tmp_path):
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("candidates:\n  probes:\n    max_ms_per_completion: 0.001\n")
+    path = str(CORPUS / "benign" / "regex_solution_match.py")
+    slow = cli("check", path, "--json", "--experiment", str(experiment))
+    assert slow.returncode == 1 and "too slow" in json.loads(slow.stdout)["reasons"][0]
+    fixed = cli(
+        "check", path, "--json", "--experiment", str(experiment), "--set", "candidates.probes.max_ms_per_completion=50"
+    )
+    assert fixed.returncode == 0, fixed.stdout
+    pod = cli("check", path, "--json", *POD_SETS)
+    assert pod.returncode == 0 and json.loads(pod.stdout)["layers"]["pidns"] is False
+    bad = cli("check", path, "--set", "candidates.sandbox.nope=1")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown key" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_every_benign_reward_accepted_by_the_real_cli(tmp_path):
+    """The whole benign corpus through `reward-search rewards score` (each file validated, then scored)."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "2+2?", "completion": "<solution>4</solution>", "answer": "4"}) + "\n")
+    files = sorted(str(p) for p in (CORPUS / "benign").glob("*.py"))
+    command = [str(Path(sys.executable).with_name("reward-search")), "rewards", "score", *files]
+    done = subprocess.run([*command, "--completions", str(rows), "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    results = json.loads(done.stdout)["rewards"]
+    assert len(results) == len(files) >= 50
+    assert all(r["scores"] is not None for r in results.values())

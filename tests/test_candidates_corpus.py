@@ -6,7 +6,9 @@ import json
 import os
 import socket
 import stat
+import sys
 import tempfile
+import types
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,10 @@ CONFIG = CandidatesConfig(sandbox=SandboxConfig(call_timeout_s=2.0, load_timeout
 SILENT_WHEN_BARE = {"dunder_subclasses_system"}
 # No Python-level layer at all: no policy (run_probes directly), no audit hook, real builtins and imports.
 BARE = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, python_guards=False)
+# The unprivileged pod of SANDBOX.md's table, emulated: no namespaces, one uid for every worker (here nobody, as
+# its same-uid victim), and no Python layer either: seccomp, rlimits and the parent's checks alone.
+POD = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, python_guards=False, namespaces=False, distinct_uids=False)
+POD_VICTIM = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, namespaces=False, distinct_uids=False)
 SAMPLE_ROWS = (
     ("What is 2+3?", "<thinking>2+3=5</thinking>\n<solution>5</solution>", "5"),
     ("What is 10*4?", "<thinking>10*4=40</thinking><solution>41</solution>", "40"),
@@ -99,6 +105,15 @@ def victim():
         yield runner, slot.worker.process.pid
 
 
+@pytest.fixture(scope="module")
+def pod_victim():
+    """A worker of the same uid as the pod's attackers (nobody as root; this uid otherwise)."""
+    with CandidateRunner(POD_VICTIM, CONFIG.policy) as runner:
+        assert runner.call(VICTIM_SOURCE, "reward", ["p"], ["abc"]).scores == [3.0]
+        (slot,) = runner._slots.values()
+        yield runner, slot.worker.process.pid
+
+
 VICTIM_SOURCE = "def reward(prompts, completions, **kw):\n    return [float(len(c)) for c in completions]\n"
 
 
@@ -111,6 +126,12 @@ def session(secret_env):
 @pytest.fixture(scope="module")
 def bare_session(secret_env):
     with CandidateRunner(BARE, CONFIG.policy) as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def pod_session(secret_env):
+    with CandidateRunner(POD, CONFIG.policy) as runner:
         yield runner
 
 
@@ -165,25 +186,29 @@ def test_corpus_sizes():
 
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
 def test_hostile_rejected_or_contained(
-    path, session, bare_session, targets, canary_dir, listener, unix_listener, victim
+    path, session, bare_session, pod_session, targets, canary_dir, listener, unix_listener, victim, pod_victim
 ):
     source = _hostile_source(path, canary_dir, listener.getsockname()[1], targets)
     verdict = validate_source(source, session, CONFIG)
     outputs = [json.dumps(verdict.to_json())]
     if path.stem not in CONTAINED | CAUGHT_IN_TRAINING:
         assert not verdict.accepted, verdict.to_json()
-    # The policy is only the first filter: run the same code with it bypassed, straight into the sandbox; then
-    # with the audit hook and restricted builtins off too, so only the OS layers (seccomp, namespaces, uid) hold.
+    # The policy is a lint, not the boundary: run the same code with it bypassed, straight into the sandbox; then
+    # with the audit hook and restricted builtins off too, so only the OS layers (seccomp, namespaces, uid) hold;
+    # then as in an unprivileged pod (no namespaces, one uid), against a victim of that same uid.
     entry = find_entry(source)
-    for runner, exempt in (
-        (session, CONTAINED_WHEN_BYPASSED),
-        (bare_session, CONTAINED_WHEN_BYPASSED | SILENT_WHEN_BARE),
+    in_pod = _hostile_source(path, canary_dir, listener.getsockname()[1], {**targets, "999999999": str(pod_victim[1])})
+    for runner, text, exempt in (
+        (session, source, CONTAINED_WHEN_BYPASSED),
+        (bare_session, source, CONTAINED_WHEN_BYPASSED | SILENT_WHEN_BARE),
+        (pod_session, in_pod, CONTAINED_WHEN_BYPASSED | SILENT_WHEN_BARE),
     ):
-        report = run_probes(runner, source, entry, CONFIG.probes)
+        report = run_probes(runner, text, entry, CONFIG.probes)
         outputs.append(json.dumps(report))
         if path.stem not in exempt:
             assert not report["passed"], report
     _assert_nothing_happened(outputs, canary_dir, listener, unix_listener, victim)
+    _assert_nothing_happened([], canary_dir, listener, None, pod_victim)
 
 
 @pytest.mark.slow
@@ -228,9 +253,14 @@ def test_mutating_inputs_changes_nothing_outside(session):
 
 def _in_process(source: str, entry: str, prompts, completions, answers):
     """Reference scores: the benign corpus is our own trusted code, so tests may run it directly."""
-    namespace: dict = {"__name__": "reference"}
-    exec(compile(source, "<benign>", "exec"), namespace)
-    return [float(s) for s in namespace[entry](prompts=prompts, completions=completions, answer=answers)]
+    module = types.ModuleType("reference_benign")  # registered, as in the worker: dataclasses look it up
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(source, "<benign>", "exec", dont_inherit=True), module.__dict__)  # not this file's __future__
+        scores = module.__dict__[entry](prompts=prompts, completions=completions, answer=answers)
+    finally:
+        del sys.modules[module.__name__]
+    return [float(s) for s in scores]
 
 
 @pytest.mark.parametrize("path", BENIGN, ids=[p.stem for p in BENIGN])

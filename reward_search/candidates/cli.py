@@ -37,7 +37,32 @@ def register(subparsers: Any) -> None:
     score.add_argument("--json", action="store_true", help="print one JSON object")
     doctor = commands.add_parser("doctor", help="which sandbox layers this host supports (starts one real worker)")
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    for command in (check, score, doctor):
+        _add_config_args(command)
     rewards.set_defaults(handler=run_rewards)
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    """The experiment file and `--set` overrides, as other commands take them (the `candidates` section applies)."""
+    parser.add_argument("--experiment", metavar="FILE.yaml", help="experiment YAML file (defaults apply without)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set candidates.sandbox.namespaces=false (repeatable); "
+        "namespaces, distinct_uids and python_guards off emulate an unprivileged pod",
+    )
+
+
+def _config_from(args: argparse.Namespace) -> CandidatesConfig:
+    from reward_search.config import load_config
+
+    experiment, overrides = getattr(args, "experiment", None), getattr(args, "overrides", [])
+    if experiment is None and not overrides:
+        return CandidatesConfig()
+    return load_config(experiment, overrides).candidates
 
 
 def _read_source(path: str) -> str:
@@ -122,6 +147,29 @@ def describe_layers(facts: dict[str, Any]) -> str:
     return text + (f"; off: {', '.join(off)}" if off else "")
 
 
+def boundary(facts: dict[str, Any]) -> str:
+    """Which layers hold against a hostile candidate in this worker (SANDBOX.md): the OS and the parent, never
+    the Python lint."""
+    if facts.get("seccomp") is not True:
+        return (
+            "NONE: seccomp is off, so no layer holds against a hostile candidate (the policy and audit hook are a lint)"
+        )
+    held = [
+        "seccomp (filtered by argument)",
+        "parent checks",
+        "death with the parent" if facts.get("pdeathsig") else "",
+    ]
+    held += ["rlimits" if facts.get("rlimits") else ""]
+    depth = [
+        label
+        for key, label in (("pidns", "pid-ns"), ("fs_hidden", "empty-root"), ("netns", "net-ns"))
+        if facts.get(key)
+    ]
+    text = ", ".join(h for h in held if h)
+    text += f"; defence in depth: {', '.join(depth)}" if depth else "; no namespaces (as in an unprivileged pod)"
+    return text + "; policy and audit hook: a lint"
+
+
 def _doctor(args: argparse.Namespace, config: CandidatesConfig) -> int:
     """Start one real worker with the configured layers and report what this host gave it."""
     import os
@@ -138,6 +186,7 @@ def _doctor(args: argparse.Namespace, config: CandidatesConfig) -> int:
         "error": loaded.error,
         "host": {"euid": os.geteuid(), "kernel": platform.release(), "pyseccomp": pyseccomp_path()},
         "layers": facts,
+        "boundary": boundary(facts),
         "start_ms": round(loaded.wall_ms, 1),
     }
     if args.json:
@@ -146,10 +195,11 @@ def _doctor(args: argparse.Namespace, config: CandidatesConfig) -> int:
         print(f"sandbox worker failed to start: {shown(loaded.error)}")
     else:
         print(f"sandbox layers: {describe_layers(facts)}")
+        print(f"  boundary: {boundary(facts)}")
         if not facts.get("seccomp"):
             print(f"  seccomp unavailable: {shown(facts.get('seccomp_reason'))} (install libseccomp2 and pyseccomp)")
         if not facts.get("pidns"):
-            print("  namespaces unavailable: run as root or enable unprivileged user namespaces")
+            print("  namespaces off: switched off, or this host needs root or unprivileged user namespaces")
         print(f"  worker start {report['start_ms']} ms (euid {os.geteuid()}, kernel {platform.release()})")
     return 0 if loaded.ok else 1
 
@@ -204,8 +254,8 @@ def _score(args: argparse.Namespace, config: CandidatesConfig) -> int:
 
 def run_rewards(args: argparse.Namespace, config: CandidatesConfig | None = None) -> int:
     """Run `rewards check|score`; returns the exit code (usage errors print one line on stderr and give 2)."""
-    config = config or CandidatesConfig()
     try:
+        config = config or _config_from(args)
         if args.rewards_command == "check":
             return _check(args, config)
         if args.rewards_command == "doctor":

@@ -1,8 +1,10 @@
-"""Static AST policy for candidate rewards: the first filter, with reasons that name the line.
+"""Static AST policy for candidate rewards: a lint with reasons that name the line, not the boundary.
 
-It rejects what ordinary reward code never needs (imports outside an allowlist, introspection builtins, dunder
-and private attribute access, frame/code/generator internals, format strings that reach into attributes). It is
-deliberately not the boundary: the sandbox must hold even for code that slips past it.
+It rejects what ordinary reward code never needs (imports outside an allowlist, evaluation builtins, dunder and
+private attribute access, frame/code/generator internals, strings turned into attribute access) and gives the
+proposer a reason it can act on. It is deliberately not the boundary: known routes past it remain (a private name
+the candidate defines is allowed on any receiver; the pre-loaded `ctypes` is reachable once past it), and the OS
+layers hold for code that slips past it in every environment SANDBOX.md lists.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ import sys
 import types
 from dataclasses import dataclass
 
+from reward_search.candidates.escape import shown
 from reward_search.candidates.settings import PolicyConfig
 
 FORBIDDEN_NAMES: frozenset[str] = frozenset(
     {
         "eval", "exec", "compile", "open", "__import__", "globals", "locals", "vars", "dir",
-        "getattr", "setattr", "delattr", "hasattr", "input", "breakpoint", "exit", "quit", "help",
-        "memoryview", "object", "type", "super", "classmethod", "staticmethod", "property", "copyright",
-        "credits", "license", "__builtins__", "__loader__", "__spec__", "__file__", "__build_class__",
+        "setattr", "delattr", "input", "breakpoint", "exit", "quit", "help",
+        "memoryview", "copyright", "credits", "license", "__builtins__", "__loader__", "__spec__", "__file__",
+        "__build_class__",
     }
 )  # fmt: skip
-ALLOWED_DUNDER_NAMES: frozenset[str] = frozenset({"__name__", "__doc__"})
+ALLOWED_DUNDER_NAMES: frozenset[str] = frozenset({"__name__", "__doc__", "__all__", "__slots__", "__version__"})
+# Dunder attributes ordinary code uses (`super().__init__(...)`, `self.__class__.__name__`); any further step from
+# them into internals (`__class__.__base__`, `__init__.__globals__`) is itself a dunder attribute and refused.
+ALLOWED_DUNDER_ATTRIBUTES: frozenset[str] = frozenset(
+    {"__init__", "__class__", "__name__", "__qualname__", "__doc__", "__module__", "__post_init__"}
+)
 # Interpreter internals reachable through plain (non-dunder) attribute names.
 FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
     {
@@ -37,8 +45,9 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
         "func_globals", "func_code", "format_map", "mro", "register", "modules",
     }
 )  # fmt: skip
-# Callables that turn a plain string into attribute access or evaluation: their string arguments are checked.
-_STRING_ACCESSORS = frozenset({"attrgetter", "methodcaller"})
+# Callables that turn a plain string into attribute access or evaluation: only called directly, by their own name,
+# with literal strings that are checked (no alias, no passing them as values, e.g. to `map`).
+_STRING_ACCESSORS = frozenset({"attrgetter", "methodcaller", "getattr", "hasattr"})
 _EVALUATING_NAMES = frozenset({"Formatter", "get_field", "get_value", "vformat", "ForwardRef", "get_type_hints"})
 _MODULE_NAMES = frozenset(sys.stdlib_module_names) | {"builtins", "os", "sys", "posix", "nt"}
 _FORMATTER = string.Formatter()
@@ -122,9 +131,12 @@ class _Checker(ast.NodeVisitor):
         self.violations: list[Violation] = []
         self.modules: dict[str, str] = {}  # local name -> the module it is bound to by an import
         self.own_private: frozenset[str] = frozenset()  # `_names` the candidate defines itself
+        self.templates: frozenset[str] = frozenset()  # module constants bound once to a literal string
+        self._called: set[int] = set()  # ids of nodes in call position (`f` in `f(...)`)
+        self._receivers: set[int] = set()  # ids of nodes whose attribute is taken (`m` in `m.x`)
 
     def flag(self, node: ast.AST, message: str) -> None:
-        violation = Violation(getattr(node, "lineno", 0), message)
+        violation = Violation(getattr(node, "lineno", 0), shown(message))  # quotes the candidate's text
         if violation not in self.violations:
             self.violations.append(violation)
 
@@ -158,6 +170,8 @@ class _Checker(ast.NodeVisitor):
                     self.flag(node, f"`from {node.module} import *` is not allowed; import names explicitly")
                 elif alias.name.startswith("_"):
                     self.flag(node, f"import of private name {alias.name!r} from {node.module!r} is not allowed")
+                elif alias.name in _STRING_ACCESSORS and alias.asname not in (None, alias.name):
+                    self.flag(node, f"`{alias.name}` under another name is not allowed; import it as itself")
                 else:
                     self._check_reexport(node, node.module, [alias.name])
         self.generic_visit(node)
@@ -176,6 +190,10 @@ class _Checker(ast.NodeVisitor):
             self.flag(node, f"dunder name `{node.id}` is not allowed")
         elif node.id in _EVALUATING_NAMES:
             self.flag(node, f"`{node.id}` is not allowed (it turns strings into attribute access or evaluation)")
+        elif node.id in _STRING_ACCESSORS and id(node) not in self._called:
+            self.flag(node, f"`{node.id}` only as a direct call with literal names (not as a value or an alias)")
+        elif node.id in self.modules and isinstance(node.ctx, ast.Load) and id(node) not in self._receivers:
+            self.flag(node, f"the module `{node.id}` used as a value is not allowed; use its attributes directly")
         self.generic_visit(node)
 
     def _chain(self, node: ast.Attribute) -> tuple[str, list[str]] | None:
@@ -193,8 +211,11 @@ class _Checker(ast.NodeVisitor):
         attr = node.attr
         receiver_name = node.value.id if isinstance(node.value, ast.Name) else None
         chain = self._chain(node)
+        self._receivers.add(id(node.value))
         if isinstance(node.ctx, ast.Store | ast.Del) and receiver_name in self.modules:
             self.flag(node, f"changing module attribute `{receiver_name}.{attr}` (monkeypatching) is not allowed")
+        elif attr in ALLOWED_DUNDER_ATTRIBUTES:
+            pass
         elif _is_dunder(attr) or attr.startswith("__"):
             self.flag(node, f"dunder attribute `.{attr}` is not allowed")
         elif attr in FORBIDDEN_ATTRIBUTES:
@@ -207,6 +228,8 @@ class _Checker(ast.NodeVisitor):
             elif attr not in self.own_private:
                 self.flag(node, f"private attribute `.{attr}` is not allowed (only `_names` this code defines)")
         elif chain is not None:
+            if attr in _STRING_ACCESSORS and id(node) not in self._called:
+                self.flag(node, f"`{attr}` only as a direct call with literal names (not as a value or an alias)")
             self._check_reexport(node, *chain)
         self.generic_visit(node)
 
@@ -224,8 +247,11 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        self._called.add(id(func))
         if isinstance(func, ast.Attribute) and func.attr == "format" and not isinstance(func.value, ast.Constant):
-            if not (isinstance(func.value, ast.Name) and func.value.id in self.modules):
+            receiver = func.value.id if isinstance(func.value, ast.Name) else None
+            template = receiver in self.modules or receiver in self.templates
+            if not template:
                 self.flag(node, "`.format` on a computed string is not allowed; use a literal or an f-string")
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
         if name in _STRING_ACCESSORS:
@@ -233,7 +259,7 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _check_accessor(self, node: ast.Call, name: str) -> None:
-        texts = node.args if name == "attrgetter" else node.args[:1]
+        texts = {"attrgetter": node.args, "methodcaller": node.args[:1]}.get(name, node.args[1:2])
         if not texts or (node.keywords and name == "attrgetter"):
             self.flag(node, f"`{name}` needs literal attribute names")
         for arg in texts:
@@ -303,6 +329,25 @@ def _own_private_names(tree: ast.AST) -> frozenset[str]:
     return frozenset(n for n in names if n.startswith("_") and not n.startswith("__"))
 
 
+def _module_templates(tree: ast.Module) -> frozenset[str]:
+    """Module-level names bound exactly once, to a literal string, and never rebound (`TEMPLATE = "{x} ..."`):
+    `.format` on them is `.format` on a literal, whose fields `visit_Constant` checks."""
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            for name in node.names:
+                stores[name] = stores.get(name, 0) + 2
+    names = set()
+    for item in tree.body:
+        if isinstance(item, ast.Assign | ast.AnnAssign) and isinstance(item.value, ast.Constant):
+            targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+            if len(targets) == 1 and isinstance(targets[0], ast.Name) and isinstance(item.value.value, str):
+                names.add(targets[0].id)
+    return frozenset(name for name in names if stores.get(name) == 1)
+
+
 def check_source(source: str, config: PolicyConfig | None = None) -> PolicyReport:
     """All policy violations in `source` (an empty report means it passed this filter)."""
     config = config or PolicyConfig()
@@ -320,6 +365,7 @@ def check_source(source: str, config: PolicyConfig | None = None) -> PolicyRepor
         tree, checker.allowed
     )  # known up front so use-before-import order does not matter
     checker.own_private = _own_private_names(tree)
+    checker.templates = _module_templates(tree)
     try:
         checker.visit(tree)
     except RecursionError:

@@ -21,12 +21,19 @@ DEFAULT_IMPORTS: tuple[str, ...] = (
     "typing",
     "fractions",
     "decimal",
+    "dataclasses",
+    "enum",
+    "unicodedata",
+    "abc",
+    "heapq",
+    "bisect",
+    "textwrap",
 )
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """The static AST policy: the first filter, never the only one."""
+    """The static AST policy: a lint that gives reasons, never the boundary (SANDBOX.md)."""
 
     # Top-level modules a candidate may import (submodules such as collections.abc follow their parent).
     # `random` is off by default: rewards must be deterministic.

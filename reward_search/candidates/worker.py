@@ -67,7 +67,7 @@ _HOOK_ONLY_SETATTR = frozenset({"__defaults__", "__kwdefaults__"})  # refused on
 
 _SAFE_BUILTINS = (
     "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "classmethod", "complex",
-    "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hasattr", "hash", "hex", "int",
+    "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "getattr", "hasattr", "hash", "hex", "int",
     "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "oct", "ord", "pow",
     "property", "range", "repr", "reversed", "round", "set", "slice", "sorted", "staticmethod", "str", "sum",
     "super", "tuple", "type", "zip", "__build_class__", "None", "True", "False", "Ellipsis", "NotImplemented",
@@ -227,7 +227,10 @@ def _builtins_for(allowed, guards):
 class _Candidate:
     def __init__(self, source, entry, allowed, guards=True):
         safe = _builtins_for(allowed, guards)
-        self.globals = {"__builtins__": safe, "__name__": "candidate", "__doc__": None}
+        module = type(sys)("candidate")  # registered, so dataclasses can resolve postponed annotations
+        module.__builtins__ = safe
+        sys.modules["candidate"] = module
+        self.globals = module.__dict__
         exec(compile(source, "<candidate>", "exec", dont_inherit=True), self.globals)  # one globals dict
         self.func = self.globals.get(entry)
         if not callable(self.func):
