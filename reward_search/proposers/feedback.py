@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reward_search.candidates.escape import shown
 from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
 from reward_search.proposers.settings import ProposerConfig
 
@@ -130,7 +131,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _shorten(text: str, limit: int = _REASON_CHARS) -> str:
-    text = " ".join(text.split())
+    text = shown(" ".join(text.split()))  # often candidate-controlled: no control bytes or lone surrogates
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
