@@ -273,6 +273,9 @@ class FinalizeConfig:
     # The baseline and the random control never compete for best recipe; false evaluates them on test only
     # (their dev columns show "-"), which saves one dev evaluation per control.
     controls_on_dev: bool = True
+    # The base model without training, evaluated on the selection split and test under the run's eval settings
+    # (once per model, data and eval fingerprint, cached): the `untrained` row beside the baseline.
+    untrained: bool = True
 
     def validate(self) -> list[tuple[str, str]]:
         names = [r.name for r in self.recipes]

@@ -84,10 +84,12 @@ def test_plan_has_recipes_baseline_and_a_seeded_random_control():
 
 
 @pytest.mark.slow
-def test_finalize_after_a_small_search_and_resume(tmp_path):
+def test_finalize_after_a_small_search_and_resume(tmp_path, monkeypatch, capsys):
+    from reward_search.search import untrained
     from reward_search.search.driver import finalize_only, run_search
     from reward_search.search.leaderboard import load_entries
 
+    monkeypatch.setattr(untrained, "user_cache_dir", lambda fp: tmp_path / "cache" / fp)  # not the session's cache
     if ray.is_initialized():
         ray.shutdown()
     start_local_ray()
@@ -121,6 +123,7 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
         "random",
         f"{best}@seed3407",
         f"{best}@seed3408",
+        "untrained",
     }
     # an identical recipe is trained once and reported under both labels
     assert jobs["top2_again"]["result"]["same_job_as"] == "top2"
@@ -130,7 +133,7 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
         len([d for d in trials if "top2_again" in d.name]) == 0 and len([d for d in trials if "-top2-" in d.name]) == 1
     )
     assert jobs[f"{best}@seed3407"]["result"]["same_job_as"] == best
-    assert all(job["result"]["member_failures"] == {} for job in jobs.values())  # no member failed here
+    assert all(j["result"]["member_failures"] == {} for n, j in jobs.items() if n != "untrained")  # none failed
     for job in jobs.values():
         result = job["result"]
         assert result["status"] == "done", (job["name"], result)
@@ -149,15 +152,68 @@ def test_finalize_after_a_small_search_and_resume(tmp_path):
         if e.status == "done":
             assert not (Path(e.trial_dir) / "test.parquet").exists()
 
-    stamps = {n: (Path(j["result"]["trial_dir"]) / "curves.parquet").stat().st_mtime_ns for n, j in jobs.items()}
+    untrained_test = _check_untrained(run_dir, jobs["untrained"], tmp_path / "cache")
+    stamps = {
+        n: (Path(j["result"]["trial_dir"]) / "curves.parquet").stat().st_mtime_ns
+        for n, j in jobs.items()
+        if n != "untrained"
+    }
+    stamps["untrained"] = untrained_test.stat().st_mtime_ns
     start_local_ray()
     try:
         again = finalize_only(config, run_dir)
     finally:
         ray.shutdown()
     for job in again["jobs"]:
-        assert job["result"]["cached"], job["name"]  # resumed: nothing retrained
-        assert (Path(job["result"]["trial_dir"]) / "curves.parquet").stat().st_mtime_ns == stamps[job["name"]]
+        assert job["result"]["cached"], job["name"]  # resumed: nothing retrained, the untrained row not re-evaluated
+        written = Path(job["result"]["trial_dir"]) / (
+            "test.parquet" if job["kind"] == "untrained" else "curves.parquet"
+        )
+        assert written.stat().st_mtime_ns == stamps[job["name"]]
+    assert next(j for j in again["jobs"] if j["kind"] == "untrained")["result"]["source"] == "run directory"
+    _check_untrained_reported(run_dir, capsys)
+
+
+def _check_untrained(run_dir: Path, job: dict, cache: Path) -> Path:
+    """The untrained row of a first finalize: evaluated (strict, flexible, gold log-prob) on dev and all of test,
+    with per-question records in the run directory and a copy in the user cache; its test records' path."""
+    result = job["result"]
+    assert (job["kind"], job["members"], result["source"], result["cached"]) == ("untrained", [], "evaluated", False)
+    assert (result["test_n"], result["selection_n"], result["selection_split"]) == (100, 4, "dev")
+    for split in ("selection", "test"):
+        for key in ("accuracy", "flexible_accuracy", "gold_logprob"):
+            assert isinstance(result[f"{split}_{key}"], float), (split, key)
+    folder = run_dir / "untrained" / result["fingerprint"]
+    assert Path(result["trial_dir"]) == folder and result["eval_seconds"] > 0
+    test = pd.read_parquet(folder / "test.parquet")
+    assert len(test) == 100 and {"index", "correct_strict", "correct_flexible", "gold_logprob"} <= set(test)
+    assert test["correct_strict"].mean() == result["test_accuracy"]
+    assert test["correct_flexible"].mean() == result["test_flexible_accuracy"]
+    assert len(pd.read_parquet(folder / "selection.parquet")) == 4
+    assert (
+        json.loads((cache / result["fingerprint"] / "result.json").read_text())["fingerprint"] == result["fingerprint"]
+    )
+    print(f"untrained evaluation on the smoke preset: {result['eval_seconds']:.1f} s")  # shown with -s
+    return folder / "test.parquet"
+
+
+def _check_untrained_reported(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """The report's tables and the status command show the untrained row; the demo's summary has its line."""
+    from reward_search.cli import main
+
+    capsys.readouterr()
+    assert main(["report", str(run_dir), "--resamples", "200"]) == 0
+    summary = capsys.readouterr().out
+    assert "untrained model: test accuracy strict " in summary and "against it (strict, paired 95% CI)" in summary
+    markdown = (run_dir / "report" / "report.md").read_text(encoding="utf-8")
+    assert "| untrained | untrained | no training |" in markdown  # the ensembles table, beside the baseline
+    assert (
+        "Against the baseline and the untrained model" in markdown and "| baseline | untrained | flexible |" in markdown
+    )
+    assert (run_dir / "report" / "figures" / "controls.png").is_file()
+    assert main(["status", str(run_dir)]) == 0
+    status = capsys.readouterr().out
+    assert "untrained (no training): test strict " in status and "(fingerprint " in status
 
 
 def test_identity_is_what_makes_a_job_different_never_its_label():

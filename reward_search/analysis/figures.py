@@ -40,7 +40,7 @@ class CurvePanel:
     dev_values: Sequence[float] = field(default_factory=tuple)
 
 
-_KIND_COLOURS = {"baseline": "#7f7f7f", "random": "#d62728", "seed": "#9467bd"}
+_KIND_COLOURS = {"baseline": "#7f7f7f", "random": "#d62728", "seed": "#9467bd", "untrained": "#8c564b"}
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -127,15 +127,58 @@ def forest_plot(rows: Sequence[ForestRow], label: str, path: Path) -> Path:
             color=colour,
             capsize=4,
         )
-    for row in rows:
-        if row.kind == "baseline":
-            ax.axvline(row.estimate, color=_KIND_COLOURS["baseline"], ls="--", lw=1, label="baseline")
+    for row in rows:  # the two controls every configuration is read against
+        if row.kind in ("baseline", "untrained"):
+            style = "--" if row.kind == "baseline" else ":"
+            ax.axvline(row.estimate, color=_KIND_COLOURS[row.kind], ls=style, lw=1, label=row.kind)
     ax.set_yticks(range(len(rows)), [f"{r.name} ({r.kind})" for r in reversed(rows)])
     ax.set_xlabel(label)
     ax.set_xlim(*_accuracy_limits([r.high for r in rows]))
     ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
     ax.grid(axis="x", alpha=0.3)
     if not rows:
+        _empty_note(ax, "no evaluated configurations")
+    return save(fig, path)
+
+
+@dataclass(frozen=True)
+class ModeBar:
+    """One configuration's accuracy under one extraction mode, with its interval."""
+
+    name: str
+    mode: str
+    estimate: float
+    low: float
+    high: float
+
+
+def mode_bars(bars: Sequence[ModeBar], label: str, path: Path) -> Path:
+    """Grouped bars: each configuration's accuracy per extraction mode (strict, flexible) with CI whiskers."""
+    names = list(dict.fromkeys(b.name for b in bars))
+    modes = list(dict.fromkeys(b.mode for b in bars))
+    fig = Figure(figsize=(2.5 + 1.3 * max(len(names), 1), 3.8))
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(modes), 1)
+    for m, mode in enumerate(modes):
+        chosen = [next((b for b in bars if b.name == n and b.mode == mode), None) for n in names]
+        xs = [i + (m - (len(modes) - 1) / 2) * width for i, b in enumerate(chosen) if b is not None]
+        shown = [b for b in chosen if b is not None]
+        ax.bar(
+            xs,
+            [b.estimate for b in shown],
+            width,
+            yerr=[[b.estimate - b.low for b in shown], [b.high - b.estimate for b in shown]],
+            capsize=4,
+            label=mode,
+            alpha=0.85,
+        )
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(label)
+    ax.set_ylim(*_accuracy_limits([b.high for b in bars]))
+    ax.grid(axis="y", alpha=0.3)
+    if bars:
+        ax.legend(title="extraction", fontsize=8)
+    else:
         _empty_note(ax, "no evaluated configurations")
     return save(fig, path)
 

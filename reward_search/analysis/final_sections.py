@@ -9,16 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from reward_search.analysis import figures
+from reward_search.analysis.bootstrap import (
+    BootstrapCI,
+    MetricCIs,
+    PairedDifference,
+    bootstrap_metrics,
+    paired_difference,
+)
 from reward_search.analysis.document import Figure as FigureBlock
 from reward_search.analysis.document import Paragraph, Section, Table, fmt, fmt_ci
+from reward_search.analysis.mcnemar import McNemarResult, mcnemar_test
 from reward_search.analysis.rundata import FinalJobView, RunData
 from reward_search.analysis.stats import ConfigurationSummary, SeedStats, seed_statistics, summarize_configurations
 from reward_search.analysis.vectors import align_by_ids
 
-KIND_ORDER = {"top_k": 0, "diverse": 0, "correctness": 0, "baseline": 1, "random": 2, "seed": 3}
+KIND_ORDER = {"top_k": 0, "diverse": 0, "correctness": 0, "baseline": 1, "untrained": 2, "random": 3, "seed": 4}
+MODES = ("strict", "flexible")  # the extraction modes every evaluation records (`correct_<mode>` columns)
 
 
 @dataclass
@@ -136,7 +146,7 @@ def ensembles_section(data: RunData, stats: FinalStats, report_dir: Path) -> Sec
             (
                 job.name,
                 job.kind,
-                ", ".join(job.members) or "base rewards only",
+                ", ".join(job.members) or ("no training" if job.kind == "untrained" else "base rewards only"),
                 fmt(job.result.get("selection_accuracy")),
                 fmt(acc.estimate),
                 fmt_ci(acc.percentile.low, acc.percentile.high),
@@ -156,7 +166,10 @@ def ensembles_section(data: RunData, stats: FinalStats, report_dir: Path) -> Sec
             f"{summary.seed}), percentile and BCa. Δ is the paired difference in accuracy against the "
             f"reference {summary.reference!r}. The dev column is what ranked the recipes."
         ),
-        FigureBlock("figures/forest.png", "Test accuracy with 95% CIs: recipes, baseline (grey), random control (red)"),
+        FigureBlock(
+            "figures/forest.png",
+            "Test accuracy with 95% CIs: recipes, baseline (grey), untrained model (brown), random control (red)",
+        ),
         Table(
             (
                 "configuration",
@@ -290,3 +303,154 @@ def seeds_section(data: RunData) -> Section:
         Table(("job", "seed", "dev acc.", "test acc.", "test F1 (paper)"), per_seed),
     )
     return section
+
+
+# ------------------------------------------------------------------------------------- the two controls, by mode
+
+
+@dataclass(frozen=True)
+class ControlComparison:
+    """`first` against `second` on the same test questions under one extraction mode: both accuracies with
+    bootstrap CIs, the paired difference and McNemar."""
+
+    mode: str
+    first: MetricCIs
+    second: MetricCIs
+    difference: PairedDifference
+    mcnemar: McNemarResult
+
+
+def control_frames(data: RunData) -> dict[str, pd.DataFrame]:
+    """Test records of the best recipe, the baseline and the untrained model (those present), paired by question."""
+    best = (data.finalize or {}).get("best_recipe")
+    frames = {}
+    for job in data.jobs:
+        if job.done and (job.name == best or job.kind in ("baseline", "untrained")) and job.name not in frames:
+            frame = data.job_records(job, "test")
+            if frame is not None:
+                frames[job.name] = frame
+    try:
+        return align_by_ids(frames)
+    except ValueError:  # different questions: nothing to pair
+        return {}
+
+
+def _mode_vectors(frame: pd.DataFrame, mode: str) -> tuple[np.ndarray, np.ndarray] | None:
+    column = mode.replace("-", "_")
+    if f"correct_{column}" not in frame or f"extracted_{column}" not in frame:
+        return None
+    return frame[f"correct_{column}"].to_numpy(dtype=bool), frame[f"extracted_{column}"].notna().to_numpy()
+
+
+def control_comparisons(
+    frames: dict[str, pd.DataFrame], pairs: list[tuple[str, str]], n_resamples: int, seed: int, exact_threshold: int
+) -> list[ControlComparison]:
+    """Each pair present in `frames`, under each mode: bootstrap CIs, the paired difference and McNemar."""
+    out = []
+    for first, second in pairs:
+        if first not in frames or second not in frames or first == second:
+            continue
+        for mode in MODES:
+            a, b = _mode_vectors(frames[first], mode), _mode_vectors(frames[second], mode)
+            if a is None or b is None:
+                continue
+            options = {"n_resamples": n_resamples, "seed": seed}
+            out.append(
+                ControlComparison(
+                    mode,
+                    bootstrap_metrics(a[0], a[1], name=first, **options),
+                    bootstrap_metrics(b[0], b[1], name=second, **options),
+                    paired_difference(a[0], b[0], a[1], b[1], names=(first, second), **options),
+                    mcnemar_test(a[0], b[0], names=(first, second), exact_threshold=exact_threshold),
+                )
+            )
+    return out
+
+
+def control_pairs(data: RunData) -> list[tuple[str, str]]:
+    """Best recipe against the baseline and against the untrained model; the baseline against the untrained."""
+    best = (data.finalize or {}).get("best_recipe") or ""
+    untrained = data.untrained.name if data.untrained is not None else "untrained"
+    return [(best, "baseline"), (best, untrained), ("baseline", untrained)]
+
+
+def _exact_threshold(data: RunData) -> int:
+    return data.config.analysis.exact_threshold if data.config is not None else 25
+
+
+def controls_section(data: RunData, report_dir: Path, n_resamples: int, seed: int) -> Section:
+    """The best recipe against the baseline and the untrained model on test, strict and flexible: a bar chart of
+    the three with CIs, and each pair's paired difference and McNemar test."""
+    section = Section("controls", "Against the baseline and the untrained model (test)")
+    frames = control_frames(data)
+    comparisons = control_comparisons(frames, control_pairs(data), n_resamples, seed, _exact_threshold(data))
+    if not comparisons:
+        note = "No paired test records of the best recipe, the baseline and the untrained model"
+        if data.untrained is None:
+            note += " (this finalize has no untrained row: `finalize.untrained: false`, or an older run)"
+        return section.add(Paragraph(note + ".", note=True))
+    bars, seen = [], set()
+    for c in comparisons:
+        for m in (c.first, c.second):
+            if (m.name, c.mode) not in seen:
+                seen.add((m.name, c.mode))
+                bars.append(figures.ModeBar(m.name, c.mode, m.accuracy.estimate, *_interval(m.accuracy)))
+    figures.mode_bars(bars, "test accuracy (95% percentile bootstrap CI)", report_dir / "figures/controls.png")
+    rows = tuple(
+        (
+            c.first.name,
+            c.second.name,
+            c.mode,
+            f"{fmt(c.first.accuracy.estimate)} {fmt_ci(*_interval(c.first.accuracy))}",
+            f"{fmt(c.second.accuracy.estimate)} {fmt_ci(*_interval(c.second.accuracy))}",
+            f"{c.difference.accuracy.estimate:+.3f} {fmt_ci(*_interval(c.difference.accuracy))}",
+            str(c.mcnemar.b),
+            str(c.mcnemar.c),
+            f"{fmt(c.mcnemar.p_value, 4)} ({c.mcnemar.method})",
+            str(c.difference.n),
+        )
+        for c in comparisons
+    )
+    section.add(
+        Paragraph(
+            "Did training help at all, and did the found rewards help beyond the base rewards? The best recipe on "
+            f"{data.selection_split}, the base-rewards baseline and the untrained model (the base model without "
+            "training, same evaluation) on the same test questions, under strict extraction (the task's grader) and "
+            "flexible extraction (the last number). Intervals: 95% bootstrap over questions; Δ is paired; McNemar "
+            "per pair, uncorrected (b: only the first right, c: only the second)."
+        ),
+        FigureBlock("figures/controls.png", "Test accuracy by extraction mode: best recipe, baseline, untrained"),
+        Table(("first", "second", "mode", "first acc. [CI]", "second acc. [CI]", "Δ [CI]", "b", "c", "p", "n"), rows),
+    )
+    return section
+
+
+def _interval(ci: BootstrapCI) -> tuple[float, float]:
+    return ci.percentile.low, ci.percentile.high
+
+
+def untrained_summary_line(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> str:
+    """The demo's summary line: the untrained model on test (strict and flexible, with CIs), and the best recipe's
+    and the baseline's strict accuracy against it (paired CIs)."""
+    untrained = data.untrained
+    if untrained is None or not untrained.done:
+        status = "not evaluated" if untrained is None else str(untrained.result.get("status"))
+        return f"untrained model: {status}"
+    best = (data.finalize or {}).get("best_recipe")
+    pairs = [(name, untrained.name) for name in dict.fromkeys((best or "", "baseline"))]
+    comparisons = control_comparisons(control_frames(data), pairs, n_resamples, seed, _exact_threshold(data))
+    if not comparisons:
+        return f"untrained model: no test records ({untrained.result.get('trial_dir')})"
+    by_mode = {c.mode: c.second for c in comparisons}
+    parts = [f"{mode} {fmt(m.accuracy.estimate)} {fmt_ci(*_interval(m.accuracy))}" for mode, m in by_mode.items()]
+    against = [
+        f"{'best recipe ' if c.first.name == best else ''}{c.first.name} {fmt(c.first.accuracy.estimate)} "
+        f"({c.difference.accuracy.estimate:+.3f} {fmt_ci(*_interval(c.difference.accuracy))})"
+        for c in comparisons
+        if c.mode == "strict"
+    ]
+    n = next(iter(by_mode.values())).n
+    return (
+        f"untrained model: test accuracy {', '.join(parts)} over {n} questions; against it (strict, paired 95% CI): "
+        + ", ".join(against)
+    )

@@ -94,6 +94,7 @@ def build_sections(data: RunData, out: Path, n_resamples: int, seed: int) -> lis
         sections += [
             signal_section(data, n_resamples, seed),
             final_sections.ensembles_section(data, stats, out),
+            final_sections.controls_section(data, out, n_resamples, seed),
             final_sections.mcnemar_section(stats, out),
             final_sections.seeds_section(data),
         ]

@@ -19,6 +19,7 @@ from reward_search.candidates.records import LeaderboardEntry, rank_entries
 from reward_search.config import ExperimentConfig, load_config
 from reward_search.errors import UserError
 from reward_search.search.leaderboard import load_entries
+from reward_search.search.untrained import UNTRAINED
 
 FINALIZE_FILE = "finalize.json"
 LEADERBOARD_FILE = "leaderboard.parquet"
@@ -70,6 +71,11 @@ class RunData:
         return [FinalJobView.from_dict(j) for j in (self.finalize or {}).get("jobs", [])]
 
     @property
+    def untrained(self) -> FinalJobView | None:
+        """The `untrained` row (the base model without training), when finalize evaluated it."""
+        return next((j for j in self.jobs if j.kind == UNTRAINED), None)
+
+    @property
     def selection_split(self) -> str:
         if self.finalize and self.finalize.get("selection_split"):
             return str(self.finalize["selection_split"])
@@ -114,6 +120,9 @@ class RunData:
         split: None, so that nothing pairs its test questions with another job's dev questions.
         """
         key, recorded = job.result.get("trial_key"), job.result.get("trial_dir")
+        if job.kind == UNTRAINED:  # no trial: `untrained/<fingerprint>/` in this run directory (moved runs too)
+            local = self.run_dir / UNTRAINED / str(job.result.get("fingerprint"))
+            recorded = str(local) if local.is_dir() else recorded
         selected_on = job.result.get("selection_split") or self.selection_split
         if split == "selection" and selected_on != self.selection_split:
             return None

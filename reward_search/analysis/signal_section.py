@@ -109,4 +109,8 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
                 f"over {d.n} test questions"
             )
         )
+    from reward_search.analysis.final_sections import untrained_summary_line
+
+    if data.untrained is not None:  # finalize.untrained: the base model without training, strict and flexible
+        lines.append(untrained_summary_line(data, n_resamples, seed))
     return lines

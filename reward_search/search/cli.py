@@ -145,6 +145,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     for line in format_round_counts(state.proposer_state.get("records", []), str(folder / "proposals")):
         print(line)  # LLM proposer: parse outcomes and rejections per round, with the transcript folder
     print(leaderboard_table(entries, metric=config.selection.metric))
+    from reward_search.search.untrained import status_lines
+
+    for line in status_lines(folder):
+        print(line)  # the untrained model beside the baseline on test, once finalize has run
     return 0
 
 

@@ -387,11 +387,21 @@ def finalize_run(
         "selection_split": config.training.selection_split,
         "mcnemar": config.analysis.mcnemar,
         "best_recipe": best.name if best else None,
-        "jobs": [job.to_dict() for job in [*jobs, *seeds]],
+        "jobs": [job.to_dict() for job in [*jobs, *seeds]] + untrained_rows(config, run_dir, verbose),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     io.write_json(run_dir / FINALIZE_FILE, outcome)
     return outcome
+
+
+def untrained_rows(config: ExperimentConfig, run_dir: Path, verbose: bool = True) -> list[dict[str, Any]]:
+    """The `untrained` row (the base model without training, evaluated once per fingerprint and cached), when
+    `finalize.untrained` is on; see `search/untrained.py`."""
+    if not config.finalize.untrained:
+        return []
+    from reward_search.search.untrained import untrained_job
+
+    return [untrained_job(config, run_dir, verbose=verbose)]
 
 
 def finalize_table(outcome: dict[str, Any]) -> str:
@@ -404,4 +414,6 @@ def finalize_table(outcome: dict[str, Any]) -> str:
             f"{_fmt(r.get('test_accuracy')):>9} {_fmt(r.get('test_f1')):>8} {_status(r):<8}"
         )
     lines.append(f"best recipe on {outcome.get('selection_split') or 'dev'}: {outcome.get('best_recipe')}")
-    return "\n".join(lines)
+    from reward_search.search.untrained import outcome_lines
+
+    return "\n".join(lines + outcome_lines(outcome))
