@@ -185,7 +185,7 @@ def test_read_line_from_a_real_trickling_process():
 
 FCNTL_ATTACK = textwrap.dedent(
     """
-    import ctypes, os, signal, sys
+    import ctypes, os, resource, signal, sys, time
 
     F_GETFL, F_SETFL, F_SETOWN, F_SETSIG, O_ASYNC = 3, 4, 8, 10, 0o20000
 
@@ -203,8 +203,12 @@ FCNTL_ATTACK = textwrap.dedent(
             flags = libc.fcntl(fd, F_GETFL)
             out.append(errno_of(libc.fcntl(fd, F_SETFL, flags | O_ASYNC)))
         out.append(0.0 if flags >= 0 else -1.0)  # F_GETFL itself is allowed
+        cpu_clock_of_victim = ((~victim) << 3) | 2  # CPUCLOCK_SCHED of another process
         for probe in (lambda: os.stat("/etc/passwd"), lambda: os.stat("/no/such/path"),
-                      lambda: os.sched_getaffinity(victim), lambda: os.sched_getaffinity(0)):
+                      lambda: os.sched_getaffinity(victim), lambda: os.sched_getaffinity(0),
+                      lambda: resource.prlimit(victim, resource.RLIMIT_NOFILE),
+                      lambda: time.clock_gettime(cpu_clock_of_victim),
+                      lambda: time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID)):
             try:
                 probe()
                 out.append(0.0)
@@ -229,13 +233,13 @@ def test_pod_candidate_cannot_signal_a_same_uid_process(seccomp):
     config = SandboxConfig(**{**POD.__dict__, "seccomp": seccomp})
     try:
         with CandidateRunner(config) as runner:
-            completions = [str(victim.pid)] * 12
-            first = runner.call(FCNTL_ATTACK, "reward", ["p"] * 12, completions)
+            completions = [str(victim.pid)] * 16
+            first = runner.call(FCNTL_ATTACK, "reward", ["p"] * 16, completions)
             assert first.ok, first.error
             facts = runner.facts(FCNTL_ATTACK, "reward")
             assert facts["pidns"] is False and (os.geteuid() != 0 or facts["uid"] == NOBODY)
             for _ in range(3):  # each request written to the pipe would raise the signal
-                runner.call(FCNTL_ATTACK, "reward", ["p"] * 12, completions)
+                runner.call(FCNTL_ATTACK, "reward", ["p"] * 16, completions)
             time.sleep(0.2)
         if seccomp:
             assert first.scores[:6] == [float(errno.EPERM)] * 6, first.scores  # SETSIG, SETOWN, SETFL|O_ASYNC x2
@@ -243,6 +247,8 @@ def test_pod_candidate_cannot_signal_a_same_uid_process(seccomp):
             stat_found, stat_missing, affinity_other, affinity_self = first.scores[7:11]
             assert stat_found == stat_missing == float(errno.EPERM)  # no path can be probed
             assert affinity_other == float(errno.EPERM) and affinity_self == 0.0
+            prlimit_other, clock_other, clock_self = first.scores[11:14]
+            assert prlimit_other == clock_other == float(errno.EPERM) and clock_self == 0.0  # pid 0 / own clock
             assert victim.poll() is None, "the same-uid victim was killed"
         else:
             victim.wait(timeout=5)
