@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import ray
 
+from reward_search.candidates.candidate import RewardCandidate
 from reward_search.candidates.records import LeaderboardEntry
 from reward_search.config import RecipeConfig, load_config
 from reward_search.search.finalize import (
@@ -42,6 +43,11 @@ def entry(i: int, round: int, accuracy: float, gap: float = 0.0, name: str | Non
     )
 
 
+def member(e: LeaderboardEntry) -> RewardCandidate:
+    """The planning tests' member loader (a run loads each member's validation record: `stored_members`)."""
+    return RewardCandidate(name=e.name, source=e.source, status="accepted", probe=e.probe)
+
+
 def ranked(entries):
     return sorted(entries, key=lambda e: -e.accuracy)
 
@@ -70,12 +76,12 @@ def test_recipes_choose_the_right_members():
 def test_plan_has_recipes_baseline_and_a_seeded_random_control():
     config = load_config(SMOKE, ["finalize.random_k=2", "finalize.random_seed=5", "finalize.steps=7"])
     board = ranked([entry(i, 1 + i % 2, 0.1 * i) for i in range(1, 7)])
-    jobs = plan_jobs(config, board, board)
+    jobs = plan_jobs(config, board, board, member)
     names = [j.name for j in jobs]
     assert names[-2:] == ["baseline", "random"] and "top3" in names and "top5_full" in names
     baseline = jobs[names.index("baseline")]
     assert baseline.spec.candidates == () and baseline.spec.base_rewards
-    again = plan_jobs(config, board, list(reversed(board)))
+    again = plan_jobs(config, board, list(reversed(board)), member)
     assert jobs[-1].member_ids == again[-1].member_ids and len(jobs[-1].member_ids) == 2  # seeded, order-free
     full = jobs[names.index("top5_full")]
     assert full.steps == config.training.steps and jobs[names.index("top5")].steps == 7
@@ -219,11 +225,11 @@ def _check_untrained_reported(run_dir: Path, capsys: pytest.CaptureFixture) -> N
 def test_identity_is_what_makes_a_job_different_never_its_label():
     board = ranked([entry(i, 1, 0.1 * i) for i in range(1, 7)])
     same_steps = load_config(SMOKE)  # finalize.steps unset: top5 trains training.steps, like top5_full
-    jobs = {j.name: j for j in plan_jobs(same_steps, board, board)}
+    jobs = {j.name: j for j in plan_jobs(same_steps, board, board, member)}
     assert job_identity(same_steps, jobs["top5"]) == job_identity(same_steps, jobs["top5_full"])
     assert job_identity(same_steps, jobs["top5"]) != job_identity(same_steps, jobs["top3"])
     shorter = load_config(SMOKE, ["finalize.steps=1"])
-    jobs2 = {j.name: j for j in plan_jobs(shorter, board, board)}
+    jobs2 = {j.name: j for j in plan_jobs(shorter, board, board, member)}
     assert job_identity(shorter, jobs2["top5"]) != job_identity(shorter, jobs2["top5_full"])
     reseeded = FinalJob(
         "x", "seed", jobs["top5"].members, jobs["top5"].member_ids, jobs["top5"].steps, 9, jobs["top5"].spec
@@ -236,7 +242,7 @@ def test_identical_jobs_run_once_and_are_reported_under_each_label():
     # 12 candidates: every recipe differs except top5 and top5_full (same members, same steps)
     board = ranked([entry(i, 1, 0.05 * i, gap=0.05 * (12 - i)) for i in range(1, 13)])
     config = load_config(SMOKE)
-    jobs = plan_jobs(config, board, board)
+    jobs = plan_jobs(config, board, board, member)
     known: dict = {}
     to_run, groups = group_jobs(config, jobs, known)
     names = [j.name for j in to_run]
@@ -306,7 +312,7 @@ def test_finalize_jobs_build_zero_on_failure_members():
 
     board = ranked([entry(i, 1, 0.1 * i) for i in range(1, 4)])
     config = load_config(SMOKE)
-    job = next(j for j in plan_jobs(config, board, board) if j.name == "top3")
+    job = next(j for j in plan_jobs(config, board, board, member) if j.name == "top3")
     funcs, _ = build_reward_funcs(job_config(config, job), job.spec)
     members = [f for f in funcs if isinstance(f, SandboxedReward)]
     assert len(members) == 3 and all(isinstance(f, ZeroOnFailureReward) for f in members)
@@ -317,14 +323,14 @@ def test_finalize_jobs_build_zero_on_failure_members():
 def test_controls_can_skip_the_dev_evaluation_and_recipes_never_do():
     board = ranked([entry(i, 1, 0.1 * i) for i in range(1, 7)])
     config = load_config(SMOKE, ["finalize.controls_on_dev=false", "training.test_size=30"])
-    jobs = {j.name: j for j in plan_jobs(config, board, board)}
+    jobs = {j.name: j for j in plan_jobs(config, board, board, member)}
     for name in ("baseline", "random"):
         training = job_config(config, jobs[name]).training
         assert (training.selection_split, training.selection_size) == ("test", 30)
     assert job_config(config, jobs["top3"]).training.selection_split == "dev"
     default = load_config(SMOKE)
     assert default.finalize.controls_on_dev
-    assert job_config(default, plan_jobs(default, board, board)[-1]).training.selection_split == "dev"
+    assert job_config(default, plan_jobs(default, board, board, member)[-1]).training.selection_split == "dev"
 
 
 def test_a_job_ranked_on_test_reports_its_selection_numbers_as_test_and_the_table_marks_twins():

@@ -2,8 +2,9 @@
 
 Storage rule: ``<root>/<id>.json`` is written once, atomically (temp file + ``os.link``, which fails rather than
 overwrite), and never changed. It carries the validation verdict (status, reasons, probe report). Later lifecycle
-changes (screening, done, failed, crashed) are appended to ``<root>/<id>.status.jsonl``; `CandidateStore.load`
-overlays the latest one. So a candidate file is a permanent record of what was proposed and why it was accepted.
+changes (screening, done, failed, crashed, stopped) are appended to ``<root>/<id>.status.jsonl``; `CandidateStore.load`
+overlays the latest one. So a candidate file is a permanent record of what was proposed and why it was accepted, and
+`CandidateStore.accepted` is what a trial trains with: that record as validation wrote it, probe report included.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATUSES: tuple[str, ...] = ("proposed", "rejected", "accepted", "screening", "done", "failed", "crashed")
+from reward_search.candidates.status import Status, check_status
+from reward_search.errors import UserError
+
 _ID_RE = re.compile(r"^[0-9a-f]{16,64}$")
+
+
+class CandidateRecordError(UserError):
+    """A candidate's stored record (`<id>.json`) is missing, unreadable or not an accepted one (one line, exit 2)."""
 
 
 class EntryError(ValueError):
@@ -87,13 +94,12 @@ class RewardCandidate:
     source: str
     description: str = ""
     origin: Origin = field(default_factory=Origin)
-    status: str = "proposed"
+    status: str = Status.PROPOSED.value
     reasons: tuple[str, ...] = ()
     probe: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown status {self.status!r}; choose one of {', '.join(STATUSES)}")
+        object.__setattr__(self, "status", check_status(self.status).value)  # a plain string in every record
         if not self.name.isidentifier():
             raise ValueError(f"candidate name {self.name!r} is not a Python identifier")
 
@@ -173,8 +179,7 @@ class CandidateStore:
 
     def set_status(self, cid: str, status: str, reason: str = "") -> None:
         """Record a lifecycle change (e.g. screening -> crashed) without touching the candidate file."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; choose one of {', '.join(STATUSES)}")
+        status = check_status(status).value
         if not self.path(cid).exists():
             raise KeyError(cid)
         line = json.dumps({"status": status, "reason": reason}) + "\n"
@@ -195,6 +200,23 @@ class CandidateStore:
             if last is not None:
                 reasons = (*candidate.reasons, last["reason"]) if last.get("reason") else candidate.reasons
                 candidate = dataclasses.replace(candidate, status=last["status"], reasons=reasons)
+        return candidate
+
+    def accepted(self, cid: str) -> RewardCandidate:
+        """The immutable record validation wrote for an accepted candidate, probe report included, unchanged (no
+        status overlay): what its trials train with. A missing, unreadable or not-accepted record is a
+        `CandidateRecordError` naming the file, never a rebuilt candidate without its probes."""
+        path = self.path(cid)
+        try:
+            candidate = RewardCandidate.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise CandidateRecordError(f"{path}: the candidate's record is missing (written at validation)") from None
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise CandidateRecordError(f"{path}: unreadable candidate record ({type(exc).__name__}: {exc})") from None
+        if candidate.id != cid:
+            raise CandidateRecordError(f"{path}: holds candidate {candidate.id}, not {cid}")
+        if candidate.status != Status.ACCEPTED:
+            raise CandidateRecordError(f"{path}: the candidate was {candidate.status} at validation, not accepted")
         return candidate
 
     def ids(self) -> Iterator[str]:

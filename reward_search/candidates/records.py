@@ -11,16 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-ENTRY_STATUSES: tuple[str, ...] = (
-    "proposed",  # produced by a proposer, not yet validated
-    "rejected",  # failed validation (policy, load or probes); `reasons` says why
-    "accepted",  # validated, waiting for a screening slot
-    "screening",  # its trial is running
-    "done",  # screened and evaluated on the selection split
-    "failed",  # infrastructure failure or divergence (retried by Tune first)
-    "crashed",  # the candidate's own fault (kept failing in the sandbox)
-    "stopped",  # ended early by the Tune scheduler (ASHA)
-)
+from reward_search.candidates.status import Status
 
 
 @dataclass
@@ -31,7 +22,7 @@ class LeaderboardEntry:
     name: str
     round: int
     proposer: str
-    status: str
+    status: str  # a `Status` value (candidates/status.py)
     source: str
     description: str = ""
     parents: list[str] = field(default_factory=list)
@@ -51,6 +42,7 @@ class LeaderboardEntry:
     dev_curve: list[float] = field(default_factory=list)  # intermediate dev accuracies, in report order
     curve_summary: dict[str, Any] = field(default_factory=dict)  # screening.TrialResult.curve_summary
     probe: dict[str, Any] | None = None  # the validation probe report
+    steps: int | None = None  # training steps its trial reached (a `stopped` trial: where the scheduler stopped it)
     train_seconds: float | None = None
     gpu_hours: float | None = None
     conditioned_on: int | None = None  # finished results the feedback of its proposal included (None: unknown)
@@ -98,9 +90,11 @@ def rank_entries(entries: Iterable[LeaderboardEntry], metric: str = "accuracy") 
     """Screened candidates, best first: selection accuracy, then the gold log-probability, then candidate id.
 
     The one ranking rule shared by the leaderboard, its tables, the feedback, the finalize phase and the report.
+    Only `done` entries rank: a trial ASHA stopped (`stopped`, at `steps`) is listed with its step, never ranked, as
+    its only scores are dev accuracies on the small report subset, not the selection split the others are ranked on.
     `metric="gold_logprob"` (a preset's `selection.metric`) makes the graded signal the primary key.
     """
-    done = [e for e in entries if e.status == "done" and e.accuracy is not None]
+    done = [e for e in entries if e.status == Status.DONE and e.accuracy is not None]
     return sorted(done, key=lambda e: (tuple(-v for v in rank_key(e, metric)), e.candidate_id))
 
 

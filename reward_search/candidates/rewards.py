@@ -21,6 +21,7 @@ from typing import Any
 from reward_search.candidates.candidate import RewardCandidate
 from reward_search.candidates.sandbox import CallResult, CandidateRunner
 from reward_search.candidates.settings import CandidatesConfig
+from reward_search.candidates.status import Status
 
 # TRL passes these to every reward; they are not data and do not cross into the sandbox.
 _NOT_FORWARDED = frozenset({"trainer_state", "completion_ids", "log_extra", "log_metric", "prompts", "completions"})
@@ -29,7 +30,7 @@ _NOT_FORWARDED = frozenset({"trainer_state", "completion_ids", "log_extra", "log
 class CandidateCrashed(RuntimeError):
     """A candidate reward failed too often; its trial ends with status `crashed` and this reason."""
 
-    status = "crashed"
+    status = Status.CRASHED.value
 
     def __init__(self, name: str, reason: str, failures: int) -> None:
         super().__init__(f"candidate reward {name!r} crashed after {failures} failed calls: {reason}")
@@ -39,10 +40,10 @@ class CandidateCrashed(RuntimeError):
 class CandidateDrifted(CandidateCrashed):
     """A spot re-probe scored differently than at validation: the candidate changed behaviour (status `failed`)."""
 
-    status = "failed"
+    status = Status.FAILED.value
 
     def __init__(self, name: str, reason: str) -> None:
-        RuntimeError.__init__(self, f"candidate reward {name!r} stopped: {reason}")
+        RuntimeError.__init__(self, f"{reason}: candidate reward {name!r} stopped")
         self.name, self.reason, self.failures = name, reason, 0
 
 
@@ -129,9 +130,20 @@ class SandboxedReward:
 
     def _reprobe(self, runner: CandidateRunner) -> None:
         """Re-score a few validated probe completions in the same worker; different scores stop the candidate."""
+        rescored = self._rescore(runner)
+        if rescored is None:
+            return
+        expected, result = rescored
+        if not result.ok or result.scores != expected:
+            got = result.scores if result.ok else f"{result.kind}: {result.error}"
+            self._drifted(f"scored {got}, validation scored {expected}")
+
+    def _rescore(self, runner: CandidateRunner) -> tuple[list[float], CallResult] | None:
+        """The validated scores of up to `reprobe_size` probe completions and this worker's scores for them now;
+        None when the candidate carries no re-probe set (a record without its probe report)."""
         probes = list((self.candidate.probe or {}).get("reprobe") or [])[: self.config.reprobe_size]
         if not probes:
-            return
+            return None
         self.reprobes += 1
         result = self._budgeted(
             runner.call(
@@ -142,12 +154,12 @@ class SandboxedReward:
                 answer=[p["answer"] for p in probes],
             )
         )
-        expected = [float(p["score"]) for p in probes]
-        if not result.ok or result.scores != expected:
-            got = result.scores if result.ok else f"{result.kind}: {result.error}"
-            reason = f"spot re-probe after {self.calls} calls scored {got}, validation scored {expected}"
-            self.stopped = CandidateDrifted(self.candidate.name, reason)
-            raise self.stopped
+        return [float(p["score"]) for p in probes], result
+
+    def _drifted(self, what: str) -> None:
+        reason = f"spot re-probe after {self.calls} calls {what}"
+        self.stopped = CandidateDrifted(self.candidate.name, reason)
+        raise self.stopped
 
     def metrics(self) -> dict[str, float]:
         """Counters for the trial's metrics (prefixed with the reward's name)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from reward_search import io
 from reward_search.candidates.records import LeaderboardEntry
+from reward_search.candidates.status import FINISHED, UNTRAINED, WAITING, Status
 from reward_search.config import ExperimentConfig, dump_config, load_config, to_plain
 from reward_search.errors import UserError
 from reward_search.proposers.base import EmptyRound
@@ -136,7 +137,7 @@ class SearchRun:
 
         self.metrics.round(round)
         entries = self.entries()
-        have = [e for e in entries if e.round == round and e.status != "rejected"]
+        have = [e for e in entries if e.round == round and e.status != Status.REJECTED]
         need = wanted - len(have)
         seen = {normalise_source(e.source) for e in entries}
         shown, conditioned_on = self.feedback_entries(entries, round)
@@ -188,20 +189,20 @@ class SearchRun:
         from reward_search.proposers.base import PROTECTED_NAMES
 
         if candidate.name in PROTECTED_NAMES:
-            verdict_candidate = candidate.with_verdict("rejected", ("name clashes with a base reward",))
-            status, reasons = "rejected", ["name clashes with a base reward"]
+            verdict_candidate = candidate.with_verdict(Status.REJECTED, ("name clashes with a base reward",))
+            status, reasons = Status.REJECTED, ["name clashes with a base reward"]
             self.metrics.validated(False, "name")
         else:
             verdict = validate_candidate(candidate, runner, self.config.candidates)
             self.metrics.validated(verdict.accepted, verdict.stage)
             verdict_candidate = verdict.candidate or candidate
-            status = "accepted" if verdict.accepted else "rejected"
+            status = Status.ACCEPTED if verdict.accepted else Status.REJECTED
             reasons = [f"{verdict.stage}: {r}" for r in verdict.reasons]
         added = ray.get(
             self.leaderboard.add_candidate.remote(verdict_candidate.to_dict(), round, status, reasons, conditioned_on)
         )
-        verdicts.append((candidate.id, candidate.name, status == "accepted", reasons))
-        return verdict_candidate.id if added and status == "accepted" else None
+        verdicts.append((candidate.id, candidate.name, status == Status.ACCEPTED, reasons))
+        return verdict_candidate.id if added and status == Status.ACCEPTED else None
 
     def _save_proposer_state(self) -> None:
         """Persist the proposer's state and spend with the driver state (a restart continues from them)."""
@@ -225,10 +226,8 @@ class SearchRun:
         Steady mode shows every finished result, whatever its batch; barrier and async show the earlier rounds.
         The included results are listed, one line per round, in `feedback.jsonl`, so the claim can be checked.
         """
-        from reward_search.search.leaderboard import FINISHED
-
         if self.config.search.mode == "steady":
-            shown = [e for e in entries if e.status not in ("proposed", "accepted", "screening")]
+            shown = [e for e in entries if e.status not in (Status.PROPOSED, *WAITING)]
         else:
             shown = [e for e in entries if e.round < round]
         results = sorted(e.candidate_id for e in shown if e.status in FINISHED)
@@ -256,17 +255,13 @@ class SearchRun:
     # ----------------------------------------------------------------------------------------- trials
 
     def make_params(self, entry: LeaderboardEntry) -> dict[str, Any]:
-        from reward_search.candidates.candidate import Origin, RewardCandidate
+        """A trial's params: the candidate exactly as validation recorded it (`candidates/<id>.json`, verdict and
+        probe report included, so its spot re-probes run), never rebuilt from its leaderboard row."""
+        from reward_search.candidates.candidate import CandidateStore
         from reward_search.training.spec import RewardSpec
         from reward_search.training.trainable import trial_params
 
-        candidate = RewardCandidate(
-            name=entry.name,
-            source=entry.source,
-            description=entry.description,
-            origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)),
-            status="accepted",
-        )
+        candidate = CandidateStore(self.run_dir / "candidates").accepted(entry.candidate_id)
         spec = RewardSpec((candidate,), base_rewards=self.config.training.base_rewards)
         return trial_params(
             self.config, spec, None, round=entry.round, candidate=entry.name, candidate_id=entry.candidate_id
@@ -274,10 +269,15 @@ class SearchRun:
 
     def resume_point(self) -> tuple[int, set[int], list[tuple[int, str]]]:
         """(last round started, rounds fully proposed, candidates to screen) from the run directory."""
+        from reward_search.candidates.candidate import CandidateStore
+
         entries = self.entries()
         started = max((e.round for e in entries), default=0)
         proposed = set(self.state.proposed_rounds)
-        queue = [(e.round, e.candidate_id) for e in entries if e.status in ("accepted", "screening")]
+        queue = [(e.round, e.candidate_id) for e in entries if e.status in WAITING]
+        store = CandidateStore(self.run_dir / "candidates")
+        for _, cid in queue:  # a missing or unreadable record stops the resume here, naming the file
+            store.accepted(cid)
         return max(started, max(proposed, default=0)), proposed, sorted(queue)
 
 
@@ -447,7 +447,7 @@ def _make_searcher(run: SearchRun, shared: bool, run_id: str, verbose: bool) -> 
         max_staleness=search.max_staleness,
     )
     last_round, proposed, queue = run.resume_point()
-    accepted_total = sum(e.status not in ("proposed", "rejected") for e in run.entries())
+    accepted_total = sum(e.status not in UNTRAINED for e in run.entries())
     searcher.prime(last_round, proposed, queue, accepted_total)
     return searcher, cap, len(queue)
 
@@ -531,7 +531,7 @@ def _finalize(
 ) -> None:
     """The finalize phase, when enabled and the search finished cleanly with at least one screened candidate."""
     config = run.config
-    screened = any(e.status == "done" for e in entries)
+    screened = any(e.status == Status.DONE for e in entries)
     if not (config.finalize.enabled and searched_all and screened and not searcher.errors):
         return
     from reward_search.search.finalize import finalize_run, finalize_table
@@ -555,7 +555,7 @@ def finalize_only(config: ExperimentConfig, run_dir: str | Path, address: str | 
 
     config, folder = resolve_run_dir(config, str(run_dir))
     entries = load_entries(folder)
-    if not any(e.status == "done" for e in entries):
+    if not any(e.status == Status.DONE for e in entries):
         raise UserError(f"{folder}: no screened candidates yet; run or resume the search first")
     connect_ray(address, ensure_run_id(folder, config.run.name), dashboard=False)
     return finalize_run(config, folder, entries)

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from reward_search import io
-from reward_search.candidates.candidate import Origin, RewardCandidate
+from reward_search.candidates.candidate import CandidateStore, RewardCandidate
 from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_values
+from reward_search.candidates.status import UNTRAINED, Status
 from reward_search.config import ExperimentConfig, RecipeConfig, to_plain
 from reward_search.training.spec import RewardSpec
 
@@ -53,14 +54,15 @@ class FinalJob:
         return data
 
 
-def _candidate(entry: LeaderboardEntry) -> RewardCandidate:
-    return RewardCandidate(
-        name=entry.name,
-        source=entry.source,
-        description=entry.description,
-        origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)),
-        status="accepted",
-    )
+# An ensemble member's candidate from its leaderboard entry: `stored_members(run_dir)` in a run.
+MemberLoader = Callable[[LeaderboardEntry], RewardCandidate]
+
+
+def stored_members(run_dir: Path) -> MemberLoader:
+    """Members as validation recorded them (`candidates/<id>.json`, probe report included, so their spot re-probes
+    run in the ensemble); a missing or unreadable record is a `CandidateRecordError` naming the file."""
+    store = CandidateStore(run_dir / "candidates")
+    return lambda entry: store.accepted(entry.candidate_id)
 
 
 def _unique_members(entries: Sequence[LeaderboardEntry]) -> list[LeaderboardEntry]:
@@ -98,9 +100,13 @@ def recipe_members(recipe: RecipeConfig, ranked: Sequence[LeaderboardEntry]) -> 
 
 
 def plan_jobs(
-    config: ExperimentConfig, ranked: Sequence[LeaderboardEntry], validated: Sequence[LeaderboardEntry]
+    config: ExperimentConfig,
+    ranked: Sequence[LeaderboardEntry],
+    validated: Sequence[LeaderboardEntry],
+    member: MemberLoader,
 ) -> list[FinalJob]:
-    """The recipes, the baseline and the random control (the seed jobs follow once recipes are ranked)."""
+    """The recipes, the baseline and the random control (the seed jobs follow once recipes are ranked); `member`
+    gives each member's candidate (`stored_members`)."""
     final = config.finalize
     final_steps = final.steps or config.training.steps
     jobs = []
@@ -110,7 +116,7 @@ def plan_jobs(
             continue
         steps = config.training.steps if recipe.full_budget else final_steps
         spec = RewardSpec(
-            tuple(_candidate(e) for e in members), base_rewards=config.training.base_rewards, label=recipe.name
+            tuple(member(e) for e in members), base_rewards=config.training.base_rewards, label=recipe.name
         )
         jobs.append(
             FinalJob(
@@ -138,9 +144,7 @@ def plan_jobs(
     if final.random_control and validated:
         pool = _unique_members(sorted(validated, key=lambda e: e.candidate_id))
         drawn = random.Random(final.random_seed).sample(pool, min(final.random_k, len(pool)))
-        spec = RewardSpec(
-            tuple(_candidate(e) for e in drawn), base_rewards=config.training.base_rewards, label="random"
-        )
+        spec = RewardSpec(tuple(member(e) for e in drawn), base_rewards=config.training.base_rewards, label="random")
         jobs.append(
             FinalJob(
                 "random",
@@ -280,7 +284,7 @@ def _record_results(jobs: Sequence[FinalJob], grid: Any, phase: str, verbose: bo
         job = by_name[result.config["job"]["job_name"]]
         report = dict(result.metrics or {})
         if result.error is not None or not report.get("final"):
-            job.result = {"status": "failed", "error": str(result.error or "no final report")}
+            job.result = {"status": Status.FAILED.value, "error": str(result.error or "no final report")}
         else:
             job.result = _test_from_selection({k: report.get(k) for k in _RESULT_KEYS}, job.kind in CONTROL_KINDS)
             job.result["member_failures"] = _member_failures(report.get("candidate_failures_json"))
@@ -356,7 +360,7 @@ def best_job(jobs: Sequence[FinalJob], metric: str = "accuracy") -> FinalJob | N
         j
         for j in jobs
         if j.kind not in (*CONTROL_KINDS, "seed")
-        and j.result.get("status") == "done"
+        and j.result.get("status") == Status.DONE
         and j.result.get("selection_accuracy") is not None
     ]
 
@@ -376,8 +380,8 @@ def finalize_run(
 ) -> dict[str, Any]:
     """Plan and run every finalize job, then write `finalize.json`; Ray must already be initialised."""
     ranked = rank_entries(entries, config.selection.metric)
-    validated = [e for e in entries if e.status not in ("rejected", "proposed")]
-    jobs = plan_jobs(config, ranked, validated)
+    validated = [e for e in entries if e.status not in UNTRAINED]
+    jobs = plan_jobs(config, ranked, validated, stored_members(run_dir))
     known: dict[str, FinalJob] = {}
     run_jobs(config, run_dir, jobs, "recipes", trainable, verbose, known)
     best = best_job(jobs, config.selection.metric)

@@ -21,7 +21,8 @@ from typing import Any
 
 from reward_search import io
 from reward_search.candidates.candidate import CandidateStore, RewardCandidate
-from reward_search.candidates.records import ENTRY_STATUSES, LeaderboardEntry, rank_entries
+from reward_search.candidates.records import LeaderboardEntry, rank_entries
+from reward_search.candidates.status import STATUSES, check_status
 from reward_search.search.eventlog import EventLog
 
 LEADERBOARD_FILE = "leaderboard.parquet"
@@ -32,7 +33,6 @@ NAMESPACE_PREFIX = "reward-search-"
 COMPACT_EVERY = 256  # events between Parquet snapshots (at least; see `_record`)
 APPLIED_KEEP = 20_000
 LATENCY_KEEP = 4096
-FINISHED = ("done", "failed", "crashed", "stopped")
 # Nested fields stored as JSON text in Parquet (one schema whatever they hold).
 _JSON_FIELDS = ("parents", "reasons", "dev_curve", "curve_summary", "probe")
 
@@ -160,7 +160,7 @@ class LeaderboardCore:
             name=cand.name,
             round=round,
             proposer=cand.origin.proposer,
-            status=status,
+            status=check_status(status).value,
             source=cand.source,
             description=cand.description,
             parents=list(cand.origin.parents),
@@ -178,12 +178,12 @@ class LeaderboardCore:
         """
         entry = self.entries[candidate_id]
         status = fields.get("status")
-        if status is not None and status not in ENTRY_STATUSES:
-            raise ValueError(f"unknown status {status!r}")
+        changes = dict(fields)
+        if status is not None:
+            status = changes["status"] = check_status(status).value  # a plain string on the board and on disk
         for key in fields:
             if not hasattr(entry, key):
                 raise AttributeError(f"LeaderboardEntry has no field {key!r}")
-        changes = dict(fields)
         correct, n = changes.get("correct", entry.correct), changes.get("n", entry.n)
         if correct is not None and n:
             changes["ci_low"], changes["ci_high"] = wilson_interval(correct, n)
@@ -226,7 +226,7 @@ class LeaderboardCore:
         return rank_entries(self.entries.values(), self.metric)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(ENTRY_STATUSES, 0)
+        counts = dict.fromkeys(STATUSES, 0)
         for entry in self.entries.values():
             counts[entry.status] += 1
         return counts

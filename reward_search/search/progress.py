@@ -76,6 +76,13 @@ def _no_signal(entry: LeaderboardEntry) -> str | None:
     return signal.get("no_signal") if isinstance(signal, dict) else None
 
 
+def status_label(entry: LeaderboardEntry) -> str:
+    """The status as the tables show it: a trial ASHA stopped shows the step it reached (`stopped@3`)."""
+    if entry.status == "stopped" and entry.steps is not None:
+        return f"stopped@{entry.steps}"
+    return str(entry.status)
+
+
 def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20, metric: str = "accuracy") -> str:
     """Ranked screened candidates (`=` marks a genuine tie), then the others by status: what `run` and `status`
     print. Gold LP is the mean per-token log-probability of the gold solutions; a run that learned nothing says so."""
@@ -95,7 +102,7 @@ def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20, metr
     others = [e for e in entries if e not in done]
     for e in sorted(others, key=lambda e: (e.round, e.status, e.name)):
         reason = (e.reasons[-1] if e.reasons else "")[:60]
-        lines.append(f"{'':>4} {e.name[:34]:<34} {e.round:>5} {'':>9} {'':>15} {'':>8} {e.status:<9} {reason}")
+        lines.append(f"{'':>4} {e.name[:34]:<34} {e.round:>5} {'':>9} {'':>15} {'':>8} {status_label(e):<9} {reason}")
     counts: dict[str, int] = {}
     for e in entries:
         counts[e.status] = counts.get(e.status, 0) + 1

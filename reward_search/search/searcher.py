@@ -26,7 +26,9 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from reward_search.candidates.candidate import CandidateRecordError
 from reward_search.candidates.records import LeaderboardEntry
+from reward_search.candidates.status import Status
 from reward_search.proposers.base import ProposerError
 
 logger = logging.getLogger(__name__)
@@ -177,17 +179,21 @@ class RewardSearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         with self._lock:
-            if self.queue:
+            while self.queue:
                 round, cid = self.queue.pop(0)
-                entry = self._entry(cid)
+                try:
+                    params = self.make_params(self._entry(cid))
+                except CandidateRecordError as exc:  # never a trial without its validated record: failed, loudly
+                    self._unlaunchable(cid, str(exc))
+                    continue
                 self.pending[trial_id] = (round, cid)
                 self.trace.append(
                     {"candidate_id": cid, "round": round, "finished_before": self.finished, "at": time.time()}
                 )
-                self.leaderboard.update.remote(cid, event_id=f"{trial_id}:screening", status="screening")
+                self.leaderboard.update.remote(cid, event_id=f"{trial_id}:screening", status=Status.SCREENING)
                 if self.search_mode == "steady":
                     self._maybe_propose()  # refill the lookahead as soon as a queued candidate starts
-                return self.make_params(entry)
+                return params
             self._maybe_propose()
             if self.queue or self.proposing:
                 return None
@@ -202,6 +208,7 @@ class RewardSearcher(Searcher):
         return self.round >= self.rounds
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """An intermediate report: its dev accuracy joins the candidate's dev curve (once per step)."""
         pair = self.pending.get(trial_id)
         if pair is not None and not result.get("final") and result.get("dev_accuracy") is not None:
             event = f"{trial_id}:dev:{result.get('training_iteration', result.get('step'))}"
@@ -210,16 +217,29 @@ class RewardSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         import ray
 
+        fields = fields_from_result(result, error, self.gpus_per_trial)
+        if fields["status"] == Status.STOPPED:  # Tune withholds the report that stopped it from on_trial_result
+            self.on_trial_result(trial_id, result or {})
         with self._lock:
             pair = self.pending.pop(trial_id, None)
         if pair is None:
             return
         _, cid = pair
-        fields = fields_from_result(result, error, self.gpus_per_trial)
         ray.get(self.leaderboard.update.remote(cid, event_id=f"{trial_id}:complete", **fields))
         with self._lock:
             self.finished += 1
             self._maybe_propose()
+
+    def _unlaunchable(self, cid: str, reason: str) -> None:
+        """A queued candidate that cannot start (its record is missing or unreadable): failed, with the reason."""
+        import ray
+
+        logger.error("candidate %s cannot start: %s", cid, reason)
+        self.errors.append(f"candidate {cid}: {reason}")
+        self.finished += 1
+        ray.get(
+            self.leaderboard.update.remote(cid, event_id=f"{cid}:unlaunchable", status=Status.FAILED, reasons=[reason])
+        )
 
     def _entry(self, cid: str) -> LeaderboardEntry:
         import ray
@@ -262,15 +282,19 @@ class RewardSearcher(Searcher):
 
 
 def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_trial: float) -> dict[str, Any]:
-    """Leaderboard fields from a trial's final report (or its error)."""
-    if error or not result or not result.get("final"):
+    """Leaderboard fields from a trial's final report, its error, or the last report of a trial Tune's scheduler
+    stopped (ASHA: ended without error and without a final report): `stopped` at the step it reached."""
+    if error or not result:
         reason = (result or {}).get("error") or "the trial errored (infrastructure) after Tune's retries"
-        return {"status": "failed", "reasons": [str(reason)]}
-    status = str(result.get("status", "failed"))
+        return {"status": Status.FAILED, "reasons": [str(reason)]}
+    if not result.get("final"):
+        return _stopped_fields(result)
+    status = str(result.get("status", Status.FAILED))
     fields: dict[str, Any] = {
         "status": status,
         "trial_key": result.get("trial_key"),
         "trial_dir": result.get("trial_dir"),
+        "steps": _step(result),
     }
     if result.get("error"):
         fields["reasons"] = [str(result["error"])]
@@ -279,7 +303,7 @@ def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_tria
     # The trial's own count (whole wall time x GPUs Ray granted); the config's share for reports that lack it.
     reported = result.get("gpu_hours")
     fields["gpu_hours"] = float(reported) if reported is not None else train_seconds * gpus_per_trial / 3600.0
-    if status == "done":
+    if status == Status.DONE:
         fields.update(
             accuracy=result.get("selection_accuracy"),
             f1=result.get("selection_f1"),
@@ -293,3 +317,19 @@ def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_tria
     if summary:
         fields["curve_summary"] = json.loads(summary)
     return fields
+
+
+def _step(result: dict[str, Any]) -> int | None:
+    step = result.get("step", result.get("training_iteration"))
+    return None if step is None else int(step)
+
+
+def _stopped_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """A trial stopped by the scheduler: its step and the dev accuracy it reached there (never ranked)."""
+    step = _step(result)
+    reached = result.get("dev_accuracy")
+    where = f"after step {step}" if step is not None else "before its first report"
+    reason = f"stopped early by the Tune scheduler (ASHA) {where}"
+    if reached is not None:
+        reason += f", dev accuracy {float(reached):.3f} on the report subset"
+    return {"status": Status.STOPPED, "steps": step, "reasons": [reason]}

@@ -112,14 +112,17 @@ def asha_scheduler(config: ExperimentConfig) -> Any:
     """The ASHA early-stopping scheduler on dev accuracy when `search.asha` is set, else None (every trial runs)."""
     if not config.search.asha:
         return None
-    from ray import tune
+    from reward_search.search.asha import CheckpointASHA  # judges checkpoint reports only (see its docstring)
 
-    return tune.schedulers.ASHAScheduler(
+    return CheckpointASHA(
         metric="dev_accuracy",
         mode="max",
         time_attr="step",
         max_t=config.training.steps,
         grace_period=config.search.asha_grace_period,
+        # Tune's default also stops every trial whose report reaches max_t: the checkpoint report at the last step,
+        # so no trial would reach its final evaluation. Trials end by themselves after their last step.
+        stop_last_trials=False,
     )
 
 

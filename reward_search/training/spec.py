@@ -2,7 +2,9 @@
 
 The trial key hashes everything that can change the result: reward sources, names and weights, whether the base
 rewards are on and their weights, the whole training config, the seed, the model and the data fingerprints. Two
-runs with the same key are the same experiment; any difference trains afresh and never reuses an old adapter.
+runs with the same key are the same experiment; any difference trains afresh and never reuses an old adapter. A
+candidate's verdict and probe report travel in the spec (`to_dict`) but are not in the key (`describe`): they do not
+change what is trained, and a finished trial is reused whatever its candidate's record carries.
 """
 
 from __future__ import annotations

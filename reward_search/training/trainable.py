@@ -1,7 +1,8 @@
 """The screening run as a Ray Tune function trainable.
 
 Parameters travel as plain data (the resolved config, the reward spec, an absolute trial folder), so a trial can be
-restarted on any node; candidates are rebuilt from their source there and run in that node's sandbox.
+restarted on any node. Each candidate travels as its validation record (`RewardCandidate.to_dict`: source, verdict
+and probe report, whose re-probe set the trial's spot re-probes score) and runs in that node's sandbox.
 """
 
 from __future__ import annotations
