@@ -16,6 +16,23 @@ from reward_search.config import add_config_args, config_from_args
 from reward_search.errors import UserError
 
 _ADDRESS_HELP = "Ray cluster address (default: $RAY_ADDRESS, else a local Ray)"
+_TIMEOUT_HELP = (
+    "seconds to wait for the cluster address to answer before failing (default: $REWARD_SEARCH_CONNECT_TIMEOUT, "
+    "else 30)"
+)
+
+
+def _check_address(args: argparse.Namespace) -> None:
+    """The cluster address answers within the connect timeout, else one line; before anything is written.
+
+    `--connect-timeout` is passed on through the environment to the driver's own connection."""
+    import os
+
+    from reward_search.search.tuner import CONNECT_TIMEOUT_ENV, check_reachable, connect_timeout
+
+    if args.connect_timeout is not None:
+        os.environ[CONNECT_TIMEOUT_ENV] = str(connect_timeout(args.connect_timeout))
+    check_reachable(args.address)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -57,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_run_dir(
         folder, f"--run-dir {folder}" if args.run_dir else f"run directory {folder} (run.storage_path/run.name)"
     )
+    _check_address(args)
     quiet_libraries()
     from reward_search.search.driver import run_search
 
@@ -78,11 +96,12 @@ def _run_dir(text: str) -> tuple[Path, Any]:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Continue a run from its run directory, with resource or budget changes only."""
+    folder, config = _run_dir(args.run_dir)
+    _check_address(args)
     from reward_search.search.driver import run_search
     from reward_search.search.sharing import resume_config
     from reward_search.training.cli import quiet_libraries
 
-    folder, config = _run_dir(args.run_dir)
     config = resume_config(folder, config, args.overrides)
     quiet_libraries()
     outcome = run_search(config, folder, address=args.address, resume=True)
@@ -92,11 +111,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_finalize(args: argparse.Namespace) -> int:
     """The finalize phase over a run directory's leaderboard; prints its table."""
+    folder, config = _run_dir(args.run_dir)
+    _check_address(args)
     from reward_search.search.driver import finalize_only
     from reward_search.search.finalize import finalize_table
     from reward_search.training.cli import quiet_libraries
 
-    folder, config = _run_dir(args.run_dir)
     quiet_libraries()
     outcome = finalize_only(config, folder, address=args.address)
     print(finalize_table(outcome))
@@ -106,6 +126,8 @@ def cmd_finalize(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """A run directory's progress and leaderboard; with --address, the live searches on a cluster or one of them."""
+    if args.address:
+        _check_address(args)
     from reward_search.search.driver import DriverState
     from reward_search.search.leaderboard import LEADERBOARD_FILE, load_entries
     from reward_search.search.progress import leaderboard_table
@@ -165,6 +187,7 @@ def register(subparsers: Any) -> None:
     add_config_args(p)
     p.add_argument("--address", help=_ADDRESS_HELP)
     p.add_argument("--run-dir", help="run directory (default: <run.storage_path>/<run.name>)")
+    p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=_TIMEOUT_HELP)
     p.set_defaults(handler=cmd_run)
 
     p = subparsers.add_parser("resume", help="continue a run from its run directory")
@@ -179,6 +202,7 @@ def register(subparsers: Any) -> None:
         help="change a resource or budget key (search.max_concurrent_trials, search.gpus_per_trial, budgets, ...) "
         "to continue on a larger or smaller cluster; keys that change what a trial computes are refused",
     )
+    p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=_TIMEOUT_HELP)
     p.set_defaults(handler=cmd_resume)
 
     p = subparsers.add_parser(
@@ -187,6 +211,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--address", help=_ADDRESS_HELP)
+    p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=_TIMEOUT_HELP)
     p.set_defaults(handler=cmd_finalize)
 
     p = subparsers.add_parser(
@@ -199,6 +224,7 @@ def register(subparsers: Any) -> None:
         help="a Ray cluster (GCS): without RUN, list its live searches; with RUN (run id or name), read that one",
     )
     p.add_argument("--json", action="store_true", help="print entries and driver state as JSON")
+    p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=_TIMEOUT_HELP)
     p.set_defaults(handler=cmd_status)
 
     p = subparsers.add_parser("validate", help="check an experiment file and print the resolved config")

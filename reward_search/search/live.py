@@ -34,10 +34,11 @@ def _connect(address: str) -> bool:
     # Ray enables token auth for an explicit address only when RAY_AUTH_MODE=token; do so when a token exists.
     if MODE_ENV not in os.environ and find_token() is not None:
         os.environ[MODE_ENV] = "token"
-    try:
-        ray.init(address=_gcs_address(address), log_to_driver=False, logging_level="ERROR", configure_logging=False)
-    except ConnectionError as exc:
-        raise UserError(f"cannot connect to the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None
+    from reward_search.search.tuner import explained_connection
+
+    gcs = _gcs_address(address)
+    with explained_connection(address):  # one line naming the address; the token when that was the cause
+        ray.init(address=gcs, log_to_driver=False, logging_level="ERROR", configure_logging=False)
     return True
 
 

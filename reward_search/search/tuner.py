@@ -54,6 +54,116 @@ def ray_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
+CONNECT_TIMEOUT_ENV = "REWARD_SEARCH_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
+GCS_DEFAULT_PORT = 6379
+
+
+def connect_timeout(seconds: float | None = None) -> float:
+    """How long a command waits for a cluster address to answer: `seconds` (`--connect-timeout`), else
+    $REWARD_SEARCH_CONNECT_TIMEOUT, else 30 s."""
+    from reward_search.errors import UserError
+
+    if seconds is None:
+        text = os.environ.get(CONNECT_TIMEOUT_ENV, "").strip()
+        try:
+            seconds = float(text) if text else DEFAULT_CONNECT_TIMEOUT_S
+        except ValueError:
+            raise UserError(f"${CONNECT_TIMEOUT_ENV}={text!r}: expected a number of seconds") from None
+    if not seconds > 0:
+        raise UserError(f"--connect-timeout {seconds:g}: must be more than 0 seconds")
+    return float(seconds)
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The TCP endpoint a Ray address names (GCS `HOST[:PORT]` or Ray Client `ray://HOST:PORT`); None for `auto`,
+    `local` and URLs, which name no fixed endpoint to try."""
+    if address in ("auto", "local") or address.startswith(("http://", "https://")):
+        return None
+    rest = address.removeprefix("ray://")
+    host, _, port = rest.rpartition(":") if ":" in rest else (rest, "", str(GCS_DEFAULT_PORT))
+    host = host.strip("[]")
+    return (host, int(port)) if port.isdigit() and host else None
+
+
+def check_reachable(address: str | None, seconds: float | None = None) -> None:
+    """Fail in one line, within the connect timeout, when nothing answers at a cluster address.
+
+    Ray's own connection retries run for minutes and name its resolved address, not the one typed; this tries a
+    TCP connection to the address as given until it is accepted or the timeout passes (a head still starting gets
+    that long). No address (a local Ray), `auto` and `local` are not checked.
+    """
+    import socket
+    import time
+
+    from reward_search.errors import UserError
+
+    label = "--address" if address else "$RAY_ADDRESS"
+    address = ray_address(address)
+    endpoint = _host_port(address) if address else None
+    if endpoint is None:
+        return
+    timeout = connect_timeout(seconds)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            socket.create_connection(endpoint, timeout=max(left, 0.1)).close()
+            return
+        except socket.gaierror as exc:
+            raise UserError(f"{label} {address}: unknown host {endpoint[0]!r} ({exc.strerror})") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        if deadline - time.monotonic() <= 0:
+            raise UserError(
+                f"{label} {address}: no Ray cluster answered at {endpoint[0]}:{endpoint[1]} within {timeout:g} s "
+                f"({reason}); check the head's address and GCS port ({GCS_DEFAULT_PORT} by default), or wait longer "
+                f"with --connect-timeout / ${CONNECT_TIMEOUT_ENV}"
+            )
+        time.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
+
+
+AUTH_FAILURES = ("Unauthenticated", "InvalidAuthToken")  # what Ray's GCS client logs when its token is refused
+
+
+@contextmanager
+def explained_connection(address: str | None) -> Iterator[None]:
+    """Around `ray.init(address=...)`: a failed connection becomes one line naming the address as typed, and token
+    authentication when that was the cause; Ray's native per-second retry warnings are kept off the console (they
+    are shown as they were when the connection succeeds).
+
+    The native client writes to file descriptor 2 itself, so that descriptor is pointed at a temporary file."""
+    import sys
+    import tempfile
+
+    from reward_search.errors import UserError
+    from reward_search.ops.auth import find_token, missing_token_message, rejected_token_message
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        os.dup2(log.fileno(), 2)
+        failure: BaseException | None = None
+        try:
+            yield
+        except ConnectionError as exc:
+            failure = exc
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            text = log.read().decode("utf-8", "replace")
+        if failure is None:
+            sys.stderr.write(text)
+            return
+    where = address or os.environ.get("RAY_ADDRESS") or "the local Ray"
+    if any(marker in text or marker in str(failure) for marker in AUTH_FAILURES):
+        token = find_token()
+        raise UserError(rejected_token_message(where, token) if token else missing_token_message(where)) from None
+    raise UserError(f"cannot connect to the Ray cluster at {where}: {str(failure).splitlines()[0]}") from None
+
+
 def connect_ray(address: str | None, run_id: str, dashboard: bool = False) -> Any:
     """Join the Ray at `address` in the run's namespace; Ray's context.
 
@@ -67,13 +177,17 @@ def connect_ray(address: str | None, run_id: str, dashboard: bool = False) -> An
 
     quiet_transient_sync_errors()
     address = ray_address(address)
-    return ray.init(
-        address=address,
-        namespace=namespace_for(run_id),
-        include_dashboard=dashboard if address is None else None,
-        log_to_driver=False,
-        ignore_reinit_error=True,
-    )
+    if ray.is_initialized():
+        return ray.init(address=address, namespace=namespace_for(run_id), ignore_reinit_error=True)
+    check_reachable(address)  # the CLI checked before the run directory; a programmatic caller is checked here
+    with explained_connection(address):
+        return ray.init(
+            address=address,
+            namespace=namespace_for(run_id),
+            include_dashboard=dashboard if address is None else None,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+        )
 
 
 @contextmanager

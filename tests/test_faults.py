@@ -1,0 +1,113 @@
+"""Faults through the real CLI: bounded waits on a cluster address, token authentication named, leases honoured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from reward_search.config import dump_config, load_config
+from reward_search.testing.local_head import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "experiments" / "smoke.yaml"
+CLI = [sys.executable, "-m", "reward_search.cli"]
+TIMEOUT_S = 2.0
+
+
+def _cli(argv: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str, float]:
+    started = time.monotonic()
+    done = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    return done.returncode, done.stderr, time.monotonic() - started
+
+
+def _one_error_line(err: str) -> str:
+    errors = [line for line in err.splitlines() if line.startswith("reward-search: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def _stored_run(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(dump_config(load_config(SMOKE)))
+    return folder
+
+
+@pytest.mark.slow
+def test_an_address_where_nothing_listens_fails_in_bounded_time_before_writing(tmp_path):
+    """`run`, `resume`, `finalize` and `status --address`: one line naming the address, exit 2, within the
+    connect timeout (flag or environment) plus start-up, and no run directory created or changed."""
+    port = free_port()  # bound and released: nothing listens there
+    address = f"127.0.0.1:{port}"
+    resumed = _stored_run(tmp_path / "stored")
+    env = {**os.environ, "REWARD_SEARCH_CONNECT_TIMEOUT": str(TIMEOUT_S)}
+    env.pop("RAY_ADDRESS", None)
+    commands = {
+        "run": ["run", str(SMOKE), "--run-dir", str(tmp_path / "new"), "--address", address],
+        "resume": ["resume", str(resumed), "--address", address, "--connect-timeout", str(TIMEOUT_S)],
+        "finalize": ["finalize", str(resumed), "--address", address],
+        "status": ["status", "--address", address, "--connect-timeout", str(TIMEOUT_S)],
+        "status RUN": ["status", "some-run", "--address", address],
+    }
+    for name, argv in commands.items():
+        code, err, seconds = _cli(argv, env)
+        assert code == 2, (name, err)
+        line = _one_error_line(err)
+        assert f"--address {address}: no Ray cluster answered at {address} within {TIMEOUT_S:g} s" in line, line
+        assert "--connect-timeout" in line
+        assert TIMEOUT_S <= seconds < TIMEOUT_S + 45, (name, seconds)  # the timeout plus start-up on a busy host
+    assert not (tmp_path / "new").exists()  # checked before the run directory is created
+    assert sorted(p.name for p in resumed.iterdir()) == ["config.yaml"]
+
+
+def test_the_wait_itself_is_the_connect_timeout():
+    from reward_search.errors import UserError
+    from reward_search.search.tuner import check_reachable
+
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(UserError, match=f"no Ray cluster answered at {address} within 1 s"):
+        check_reachable(address, 1.0)
+    assert 1.0 <= time.monotonic() - started < 1.6
+    started = time.monotonic()
+    with pytest.raises(UserError, match="unknown host 'no-such-host.invalid'"):
+        check_reachable("no-such-host.invalid:6379", 30.0)  # a name that cannot resolve fails at once
+    assert time.monotonic() - started < 10
+
+
+def test_a_bad_connect_timeout_is_one_line():
+    code, err, _ = _cli(["status", "--address", "127.0.0.1:1", "--connect-timeout", "0"])
+    assert code == 2 and "--connect-timeout 0: must be more than 0 seconds" in _one_error_line(err)
+    env = {**os.environ, "REWARD_SEARCH_CONNECT_TIMEOUT": "soon"}
+    code, err, _ = _cli(["status", "--address", "127.0.0.1:1"], env)
+    assert code == 2 and "$REWARD_SEARCH_CONNECT_TIMEOUT='soon'" in _one_error_line(err)
+
+
+@pytest.mark.slow
+def test_status_against_a_token_cluster_without_a_token_names_the_token():
+    """Ray 2.60's token authentication: `status --address` without a token says so (it said "cannot connect")."""
+    from reward_search.errors import UserError
+    from reward_search.testing.local_head import LocalHead
+
+    head = LocalHead(num_cpus=1)
+    try:
+        try:
+            head.start(timeout=300)  # a busy 2-core host can take over a minute
+        except UserError as exc:  # Ray's dashboard has its own start-up limit, which a loaded host can miss
+            pytest.skip(f"no local Ray head on this host now: {str(exc)[:200]}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env["HOME"] = tempfile.mkdtemp()  # no ~/.ray/auth_token
+        code, err, seconds = _cli(["status", "--address", head.gcs_address], env, timeout=300)
+    finally:
+        head.stop()
+    assert code == 2, err
+    line = _one_error_line(err)
+    assert f"the Ray cluster at {head.gcs_address} requires token authentication and no token was found" in line
+    assert "RAY_AUTH_TOKEN" in line
+    assert "gcs_client" not in err  # Ray's per-second retry warnings stay off the console
+    assert seconds < 120  # Ray's own retries against a refused token take about 25 s on an idle host
