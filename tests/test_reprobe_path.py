@@ -178,3 +178,39 @@ def test_a_missing_record_is_an_error_naming_the_file(tmp_path):
 class _Entry:
     def __init__(self, candidate_id: str) -> None:
         self.candidate_id = candidate_id
+
+
+def test_a_queued_candidate_without_its_record_fails_loudly_and_a_resume_names_the_file(tmp_path):
+    """The searcher never starts a trial without the validated record: the entry fails with the file named, the
+    search records an error (finalize does not run), and a resume refuses before Tune starts."""
+    from reward_search.errors import UserError
+    from reward_search.search.driver import SearchRun
+    from reward_search.search.leaderboard import leaderboard_actor
+    from reward_search.search.searcher import RewardSearcher
+    from reward_search.testing.local_ray import start_local_ray
+
+    config = load_config(SMOKE, [f"run.storage_path={tmp_path}", "run.name=lost"])
+    run_dir = tmp_path / "lost"
+    accepted = RewardCandidate.from_source(HONEST, status="accepted", probe={"reprobe": []})
+    start_local_ray(num_cpus=1)
+    try:
+        board = leaderboard_actor(run_dir, "lost-record")
+        assert ray.get(board.add_candidate.remote(accepted.to_dict(), 1, "accepted", []))
+        record = run_dir / "candidates" / f"{accepted.id}.json"
+        record.unlink()  # lost after validation
+        run = SearchRun(config, run_dir, board, proposer=_NoProposer())
+        with pytest.raises(UserError, match=rf"{record}: the candidate's record is missing"):
+            run.resume_point()
+        searcher = RewardSearcher(board, lambda r, n: [], run.make_params, rounds=1, per_round=1)
+        searcher.prime(1, {1}, [(1, accepted.id)], 1)
+        assert searcher.suggest("trial-1") == RewardSearcher.FINISHED  # nothing started
+        entry = ray.get(board.get.remote(accepted.id))
+        assert entry.status == "failed" and str(record) in entry.reasons[-1]
+        assert searcher.errors and str(record) in searcher.errors[0]
+    finally:
+        ray.shutdown()
+
+
+class _NoProposer:
+    def load_state(self, state: dict) -> None:
+        pass

@@ -189,7 +189,8 @@ class LeaderboardCore:
             changes["ci_low"], changes["ci_high"] = wilson_interval(correct, n)
         changes["updated"] = time.time()
         event = {"id": event_id or f"update:{uuid.uuid4().hex}", "op": "update", "cid": candidate_id, "data": changes}
-        if self._record(event) and status is not None:
+        recorded = self._record(event)
+        if recorded and status is not None and self.store.path(candidate_id).exists():  # a lost record: board only
             self.store.set_status(candidate_id, status, "; ".join(entry.reasons[-1:]))
         return entry
 
