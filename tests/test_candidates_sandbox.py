@@ -154,13 +154,14 @@ def test_candidate_signature_is_adapted(runner):
 
 @pytest.mark.slow
 def test_cpu_limit_recycles_worker(runner):
-    # Each call burns about 0.25 s of CPU here: the worker is recycled once it has used half its 2 s, so no call
-    # meets RLIMIT_CPU unless one call alone took over 1 s (4x slower than this machine); 10 calls need a recycle.
+    # Each call burns about 0.25 s of CPU here (the kernel's account of the candidate's own process, which is what
+    # RLIMIT_CPU counts): the worker is recycled once it has used half its 2 s, so no call meets RLIMIT_CPU unless
+    # one call alone took over 1 s (4x slower than this machine); 10 calls (2.5 s) need a recycle.
     config = SandboxConfig(call_timeout_s=10.0, cpu_seconds=2)
     burner = (
         "def reward(prompts, completions, **kw):\n"
         "    total = 0\n"
-        "    for i in range(4_000_000):\n"
+        "    for i in range(10_000_000):\n"
         "        total += i\n"
         "    return [1.0 for _ in completions]\n"
     )

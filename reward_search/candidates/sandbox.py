@@ -194,9 +194,8 @@ def read_line(fd: int, deadline: float, cap: int, pending: bytes = b"") -> tuple
         if not chunk:
             return None, b"", "closed"
         newline = chunk.find(b"\n")
-        end = len(chunk) if newline < 0 else newline
-        chunks.append(chunk[:end])
-        size += end
+        chunks.append(chunk if newline < 0 else chunk[:newline])
+        size += len(chunks[-1])
         if size > cap:
             return None, b"", "too large"
         if newline >= 0:
@@ -414,7 +413,7 @@ class Worker:
         while view:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return self._fail("timeout", f"timed out after {self.config.call_timeout_s:g}s (worker not reading)")
+                return self._fail("timeout", f"timed out after {self._timeout_for(deadline):g}s (worker not reading)")
             _, writable, _ = select.select([], [self._req], [], remaining)
             if not writable:
                 continue
