@@ -111,3 +111,71 @@ def test_status_against_a_token_cluster_without_a_token_names_the_token():
     assert "RAY_AUTH_TOKEN" in line
     assert "gcs_client" not in err  # Ray's per-second retry warnings stay off the console
     assert seconds < 120  # Ray's own retries against a refused token take about 25 s on an idle host
+
+
+def _held_by_another_process(run: Path) -> subprocess.Popen:
+    """A live process (not this one) recorded as the lease holder of `run`."""
+    import json
+    import socket
+    from dataclasses import asdict
+
+    from reward_search.search.lease import LEASE_FILE, Holder, _process_start
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    start = None
+    for _ in range(100):  # its /proc entry appears at once; its start time is what pid reuse is checked by
+        start = _process_start(other.pid)
+        if start is not None:
+            break
+        time.sleep(0.05)
+    now = time.time()
+    holder = Holder("f" * 16, "other-run", socket.gethostname(), other.pid, start, None, now, now)
+    (run / LEASE_FILE).write_text(json.dumps(asdict(holder)) + "\n")
+    return other
+
+
+def test_finalize_and_resume_refuse_a_run_directory_another_process_leases(tmp_path):
+    run = _stored_run(tmp_path / "run")
+    config_before = (run / "config.yaml").read_text()
+    other = _held_by_another_process(run)
+    try:
+        for argv in (["finalize", str(run)], ["resume", str(run), "--set", "search.rounds=3"]):
+            code, err, _ = _cli(argv)
+            assert code == 2, err
+            line = _one_error_line(err)
+            assert "another driver is running this run directory" in line and f"pid {other.pid}" in line, line
+        assert (run / "config.yaml").read_text() == config_before  # resume --set wrote nothing
+        assert not (run / "finalize.json").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_heartbeat_survives_io_errors_and_stops_the_driver_when_they_last(tmp_path, monkeypatch, capsys):
+    from reward_search import io
+    from reward_search.search.lease import RunLease
+
+    real_write = io.write_json
+    failures = {"left": 1}
+
+    def flaky(path, data):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError(28, "No space left on device")
+        return real_write(path, data)
+
+    monkeypatch.setattr(io, "write_json", flaky)
+    lost: list[str] = []
+    lease = RunLease(tmp_path, "run-x", ttl=0.6, on_lost=lost.append)
+    with lease:
+        first = lease.holder.heartbeat
+        time.sleep(1.2)  # one failed beat, then beats that write again
+        assert lease._thread.is_alive() and not lost
+        assert lease.read().heartbeat > first
+        failures["left"] = 100  # now every write fails
+        deadline = time.monotonic() + 5
+        while not lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert lost and "failed 2 times in a row (" in lost[0] and "No space left on device" in lost[0]
+    err = capsys.readouterr().err
+    assert err.count("reward-search: warning: lease heartbeat:") == 2  # one line per failing spell

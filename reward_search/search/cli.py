@@ -96,7 +96,10 @@ def _run_dir(text: str) -> tuple[Path, Any]:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Continue a run from its run directory, with resource or budget changes only."""
+    from reward_search.search.lease import RunLease
+
     folder, config = _run_dir(args.run_dir)
+    RunLease(folder.resolve(), "").refuse_if_held()  # before `--set` rewrites config.yaml under a live driver
     _check_address(args)
     from reward_search.search.driver import run_search
     from reward_search.search.sharing import resume_config
@@ -111,14 +114,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_finalize(args: argparse.Namespace) -> int:
     """The finalize phase over a run directory's leaderboard; prints its table."""
+    from reward_search.search.lease import RunLease
+    from reward_search.search.runid import ensure_run_id
+
     folder, config = _run_dir(args.run_dir)
+    lease = RunLease(folder.resolve(), ensure_run_id(folder, config.run.name))
+    lease.refuse_if_held()  # one line naming the live driver, before connecting
     _check_address(args)
     from reward_search.search.driver import finalize_only
     from reward_search.search.finalize import finalize_table
     from reward_search.training.cli import quiet_libraries
 
     quiet_libraries()
-    outcome = finalize_only(config, folder, address=args.address)
+    with lease:  # a driver started meanwhile is refused; one that holds it now refuses this finalize
+        outcome = finalize_only(config, folder, address=args.address)
     print(finalize_table(outcome))
     print(f"wrote {folder / 'finalize.json'}; report: reward-search report {folder}")
     return 0

@@ -14,6 +14,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -73,16 +74,48 @@ class Holder:
         return f"run {self.run_id}, pid {self.pid} on {self.host}{job}, since {since}"
 
 
-class RunLease:
-    """`with RunLease(run_dir, run_id):` holds the lease (heartbeat in a daemon thread) and releases it on exit."""
+def _interrupt_driver(message: str) -> None:
+    """The heartbeat could not keep the lease: stop this driver as Ctrl-C does (Tune saves its state, the run
+    directory stays resumable) rather than let it run on under a lease another host may take."""
+    import signal
+    import sys
 
-    def __init__(self, run_dir: Path, run_id: str, ttl: float = DEFAULT_TTL) -> None:
+    print(f"reward-search: error: {message}; stopping this driver", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+class RunLease:
+    """`with RunLease(run_dir, run_id):` holds the lease (heartbeat in a daemon thread) and releases it on exit.
+
+    The heartbeat (every ttl/3) survives I/O errors: one warning line per failing spell, then it retries. When it
+    still fails a beat later (before the lease would look stale to another host, ttl after the last write), or finds
+    the lease taken over, it calls `on_lost` with one line (by default: print it and interrupt the driver, as
+    Ctrl-C does), so a driver never runs on unleased without saying so.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        run_id: str,
+        ttl: float = DEFAULT_TTL,
+        on_lost: Callable[[str], None] = _interrupt_driver,
+    ) -> None:
         self.path = Path(run_dir) / LEASE_FILE
-        self.run_id, self.ttl = run_id, ttl
+        self.run_id, self.ttl, self.on_lost = run_id, ttl, on_lost
         self.holder: Holder | None = None
         self.took_over: Holder | None = None  # the stale holder replaced, if any
+        self.lost: str | None = None  # why the heartbeat stopped, when it did before release
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def refuse_if_held(self) -> None:
+        """UserError naming the holder when a live process (another driver, a finalize) holds the lease."""
+        current = self.read()
+        if current is not None and current.alive(self.ttl):
+            raise UserError(
+                f"{self.path.parent}: another driver is running this run directory ({current.describe()}); "
+                "stop it first (`reward-search jobs stop ID`), or wait for it to finish"
+            )
 
     def read(self) -> Holder | None:
         try:
@@ -108,12 +141,8 @@ class RunLease:
                 self.holder = me
                 self._start_heartbeat()
                 return me
+            self.refuse_if_held()
             current = self.read()
-            if current is not None and current.alive(self.ttl):
-                raise UserError(
-                    f"{self.path.parent}: another driver is running this run directory ({current.describe()}); "
-                    "stop it first (`reward-search jobs stop ID`), or wait for it to finish"
-                )
             # Stale (or unreadable): move it aside atomically; only one contender's rename succeeds.
             aside = self.path.with_name(f".{LEASE_FILE}.{secrets.token_hex(4)}.stale")
             try:
@@ -124,17 +153,45 @@ class RunLease:
             self.took_over = current
         raise UserError(f"{self.path}: could not take the lease (another driver keeps taking it)")
 
-    def _start_heartbeat(self) -> None:
-        def beat() -> None:
-            while not self._stop.wait(self.ttl / 3):
-                current = self.read()
-                if self.holder is None or current is None or current.token != self.holder.token:
-                    return  # taken over: stop writing
-                self.holder = Holder(**{**asdict(self.holder), "heartbeat": time.time()})
-                io.write_json(self.path, asdict(self.holder))
+    def _beat_once(self) -> str | None:
+        """Refresh the heartbeat; why the lease is lost when it is (raises OSError when the write fails)."""
+        current = self.read()
+        if self.holder is None:
+            return None
+        if current is None and self.path.exists():
+            raise OSError(f"{self.path} could not be read")
+        if current is None or current.token != self.holder.token:
+            holder = f" by {current.describe()}" if current is not None else ""
+            return f"the lease on {self.path.parent} was removed or taken over{holder}"
+        self.holder = Holder(**{**asdict(self.holder), "heartbeat": time.time()})
+        io.write_json(self.path, asdict(self.holder))
+        return None
 
+    def _heartbeat(self) -> None:
+        import sys
+
+        failed = 0  # consecutive failed beats
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                lost = self._beat_once()
+                failed = 0
+            except Exception as exc:  # an I/O error (a full disk, a flaky mount): say so once, then retry
+                failed += 1
+                if failed == 1:
+                    print(f"reward-search: warning: lease heartbeat: {exc}; retrying", file=sys.stderr, flush=True)
+                # a second failed beat stops the driver before the lease looks stale (ttl after the last write)
+                lost = (
+                    f"the lease heartbeat of {self.path} failed {failed} times in a row ({exc})" if failed > 1 else None
+                )
+            if lost is not None:
+                self.lost = lost
+                if not self._stop.is_set():
+                    self.on_lost(lost)
+                return
+
+    def _start_heartbeat(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=beat, name="run-lease-heartbeat", daemon=True)
+        self._thread = threading.Thread(target=self._heartbeat, name="run-lease-heartbeat", daemon=True)
         self._thread.start()
 
     def release(self) -> None:
