@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from reward_search import io  # noqa: E402
 from reward_search.analysis.quality import (  # noqa: E402
     arm_comparison,
     best_row,
+    control_gaps,
     decoy_table,
     dev_test_correlation,
     paired_test,
@@ -55,6 +57,7 @@ from reward_search.task.jsonl import read_problems  # noqa: E402
 from reward_search.task.splits import question_key  # noqa: E402
 
 DECOYS = REPO / "benchmarks" / "decoys"
+PRIVATE_RAY = "REWARD_SEARCH_QUALITY_PRIVATE_RAY"  # set when the benchmark made RAY_TMPDIR (and removes it)
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_BASE = {"smoke": REPO / "experiments" / "smoke.yaml", "other": REPO / "experiments" / "demo.yaml"}
 # Per mode: seeds, rounds, candidates per round (round 1 holds the decoys that pass validation) and the fewest
@@ -105,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.task and not args.preset:
         parser.error("give --task TRAIN.jsonl or --preset experiments/X.yaml")
+    if args.seeds is not None and args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     if bool(args.api_base) != bool(args.model):
         parser.error("the LLM arm needs both --api-base and --model")
     return args
@@ -153,7 +158,20 @@ def arms(args: argparse.Namespace) -> list[Arm]:
 
 def arm_config(base: Path, overrides: list[str], arm: Arm, seed: int, work: Path) -> ExperimentConfig:
     run = [f"run.name={arm.name}-s{seed}", f"run.storage_path={work}", f"proposer.seed={seed}"]
-    return load_config(base, [*overrides, *arm.overrides, *run])
+    config = load_config(base, [*overrides, *arm.overrides, *run])
+    return dataclasses.replace(config, data=absolute_files(config.data))
+
+
+def absolute_files(data: Any) -> Any:
+    """The task's files as absolute paths (trials run in Tune's trial folders): relative to the working directory,
+    else to the repository (the shipped presets name `reward_search/task/data/...`)."""
+    fields = {}
+    for name in ("train_file", "dev_file", "test_file", "prompt_file"):
+        value = getattr(data, name)
+        if value and not Path(value).expanduser().is_absolute():
+            here = Path(value).expanduser().resolve()
+            fields[name] = str(here if here.exists() or not (REPO / value).exists() else REPO / value)
+    return dataclasses.replace(data, **fields)
 
 
 # --------------------------------------------------------------------------------------------------- bad input
@@ -203,6 +221,7 @@ def ray_env(work: Path) -> dict[str, str]:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     if not env.get("RAY_ADDRESS") and not env.get("RAY_TMPDIR"):
         env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="rsq-", dir="/tmp")  # short: Ray's socket paths have a limit
+        env[PRIVATE_RAY] = "1"
     return env
 
 
@@ -231,6 +250,35 @@ def run_arm(config: ExperimentConfig, work: Path, env: dict[str, str]) -> dict[s
         )
     print(f"search_quality: {config.run.name} finished in {seconds:.0f} s", file=sys.stderr)
     return {"run": config.run.name, "run_dir": str(run_dir), "seconds": seconds, "log": str(log)}
+
+
+def run_all(
+    base: Path, overrides: list[str], chosen: list[Arm], seeds: list[int], work: Path, env: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Every arm for every seed, in turn; each run's rows, test records and controls."""
+    runs = []
+    for seed in seeds:
+        for arm in chosen:
+            info = run_arm(arm_config(base, overrides, arm, seed, work), work, env)
+            rows, frames, controls = read_run(Path(info["run_dir"]), arm.name, seed)
+            info["statuses"] = check_run(info, rows)
+            runs.append(
+                {**info, "arm": arm.name, "seed": seed, "rows": rows, "frames": frames, "controls": controls}
+                | {"best": best_row(rows)}
+            )
+    return runs
+
+
+def check_run(info: dict[str, Any], rows: list[Any]) -> dict[str, int]:
+    """The run's candidates by status; a run that screened none of them is an error naming its log (exit 1)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    if not counts.get("done"):
+        raise UserError(f"{info['run']}: no candidate was screened ({counts}); see {info['log']}", exit_code=1)
+    if counts.get("failed") or counts.get("crashed"):
+        print(f"search_quality: {info['run']}: {counts} (see {info['log']})", file=sys.stderr)
+    return counts
 
 
 # --------------------------------------------------------------------------------------------------- reading
@@ -330,11 +378,13 @@ def summarize(runs: list[dict[str, Any]], controls: dict[str, Any], arm_names: l
     rows = [row for run in runs for row in run["rows"]]
     curves = round_curves(rows)
     comparisons = [arm_comparison(rows, arm, "unguided") for arm in arm_names if arm != "unguided"]
+    tests = {name: c.get("test_accuracy") for name, c in controls.items()}
     quality_figure(curves, {f"{k} (dev)": v.get("dev_accuracy") for k, v in controls.items()}, png)
     return {
         "round_curves": curves,
         "arm_comparisons": comparisons,
         "best_vs_controls": compare_with_controls(runs, controls),
+        "best_minus_controls_over_seeds": {arm: control_gaps(rows, arm, tests) for arm in arm_names},
         "decoys": decoy_table(rows),
         "dev_test_spearman": {
             "all": dev_test_correlation(rows),
@@ -366,22 +416,11 @@ def main(argv: list[str] | None = None) -> int:
 
         check_api_base(args.api_base)  # a model server that is not there: one line, exit 2
     started, env = time.time(), ray_env(work)
-    runs = []
-    for seed in seeds:
-        for arm in chosen:
-            info = run_arm(arm_config(base, overrides, arm, seed, work), work, env)
-            rows, frames, controls = read_run(Path(info["run_dir"]), arm.name, seed)
-            runs.append(
-                {
-                    **info,
-                    "arm": arm.name,
-                    "seed": seed,
-                    "rows": rows,
-                    "frames": frames,
-                    "controls": controls,
-                    "best": best_row(rows),
-                }
-            )
+    try:
+        runs = run_all(base, overrides, chosen, seeds, work, env)
+    finally:
+        if env.get(PRIVATE_RAY):
+            shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)  # the private Rays' session folders
     controls = dict(runs[0]["controls"])
     if "untrained" not in controls:
         controls["untrained"] = evaluate_untrained(first, work)
@@ -411,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         "dev-to-test correlation only; the search ranks on dev and never reads test",
         "controls": _control_numbers(controls),
         "runs": [
-            {k: run[k] for k in ("arm", "seed", "run", "run_dir", "seconds")}
+            {k: run[k] for k in ("arm", "seed", "run", "run_dir", "seconds", "statuses")}
             | {"best": run["best"].to_dict() if run["best"] else None}
             for run in runs
         ],
@@ -420,8 +459,40 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - started, 1),
     }
     io.write_json(out, report)
+    print("\n".join(summary_lines(report)))
     print(f"search_quality: {out} ({report['seconds'] / 60:.1f} min)")
     return 0
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The figures a reader looks for first, one line each."""
+    lines = [
+        f"{name}: dev {_pct(c.get('dev_accuracy'))}, test {_pct(c.get('test_accuracy'))} strict, "
+        f"{_pct(c.get('test_flexible_accuracy'))} flexible ({c.get('source')})"
+        for name, c in report["controls"].items()
+    ]
+    for run in report["runs"]:
+        best = run["best"] or {}
+        lines.append(
+            f"{run['run']}: best {best.get('name')} ({best.get('proposer')}) dev {_pct(best.get('dev_accuracy'))} "
+            f"test {_pct(best.get('test_accuracy'))}"
+        )
+    for c in report["arm_comparisons"]:
+        d = c["best_test_accuracy"]
+        lines.append(f"{c['first']} - {c['second']} best test accuracy: {_pct(d['estimate'])} [{_pct(d['low'])}, "
+                     f"{_pct(d['high'])}] over seeds {d['seeds']}: {d['verdict']}")  # fmt: skip
+    for d in report["decoys"]:
+        where = f"rank {d['rank']} of {d['of']}" if "rank" in d else "; ".join(d.get("reasons") or [d["status"]])
+        lines.append(f"decoy {d['decoy']} ({d['arm']}, seed {d['seed']}): {where}")
+    rho = report["dev_test_spearman"]["all"]
+    lines.append(
+        f"dev-test Spearman over {rho['n']} candidates: {rho['rho'] if rho['rho'] is not None else rho.get('note')}"
+    )
+    return lines
 
 
 if __name__ == "__main__":

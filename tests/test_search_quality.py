@@ -22,12 +22,14 @@ from reward_search.analysis.quality import (
     CandidateRow,
     arm_comparison,
     best_row,
+    control_gaps,
     decoy_table,
     dev_test_correlation,
     mean_ci,
     paired_test,
     round_curves,
     rows_from_entries,
+    verdict,
 )
 from reward_search.candidates.records import LeaderboardEntry
 from reward_search.config import load_config
@@ -222,6 +224,17 @@ def test_guided_against_unguided_pairs_seeds_and_takes_each_runs_best():
     assert dev["seeds"] == [0, 1, 2] and dev["differences"] == pytest.approx([0.2, 0.2, 0.0])
     assert dev["estimate"] == pytest.approx(0.4 / 3) and dev["low"] <= dev["estimate"] <= dev["high"]
     assert test["differences"] == pytest.approx([0.05, 0.1, -0.02])
+    assert dev["verdict"] == "no difference shown (95% CI includes 0)"  # 0.2, 0.2, 0.0: resamples of all 0.0
+    gaps = control_gaps(rows, "guided", {"baseline": 0.3, "untrained": None})
+    assert list(gaps) == ["baseline"] and gaps["baseline"]["estimate"] == pytest.approx(0.5 - 0.3)
+    assert gaps["baseline"]["verdict"] == "guided better (95% CI above 0)"
+
+
+def test_verdicts_need_an_interval_and_read_its_side():
+    names = ("guided", "unguided")
+    assert verdict({"estimate": 0.1, "low": None, "high": None, "n": 1}, names).startswith("no interval from 1")
+    assert verdict({"estimate": -0.1, "low": -0.2, "high": -0.05}, names) == "unguided better (95% CI below 0)"
+    assert verdict({"estimate": None}, names) == "no paired values"
 
 
 def _records(correct, ids=None, flexible=None):
@@ -290,6 +303,7 @@ def _bench(tmp_path: Path, train: Path, dev: Path, test: Path, *extra: str, time
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, pattern",
     [
@@ -320,6 +334,7 @@ def test_a_task_the_benchmark_cannot_use_stops_it_in_one_line_before_ray(tmp_pat
     assert time.perf_counter() - started < 60
 
 
+@pytest.mark.slow
 def test_smoke_benchmark_runs_every_arm_through_the_real_search(tmp_path, task):
     done = _bench(tmp_path, task["train"], task["dev"], task["test"], timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -169,16 +169,37 @@ def seed_difference(first: Mapping[int, float], second: Mapping[int, float], see
 
 def arm_comparison(rows: Sequence[CandidateRow], first: str, second: str) -> dict[str, Any]:
     """`first` minus `second` (e.g. guided minus unguided): best dev and best test accuracy, paired by seed."""
-    return {
-        "first": first,
-        "second": second,
-        "best_dev_accuracy": seed_difference(
-            best_by_seed(rows, first, "dev_accuracy"), best_by_seed(rows, second, "dev_accuracy")
-        ),
-        "best_test_accuracy": seed_difference(
-            best_by_seed(rows, first, "test_accuracy"), best_by_seed(rows, second, "test_accuracy")
-        ),
-    }
+    out: dict[str, Any] = {"first": first, "second": second}
+    for field in ("dev_accuracy", "test_accuracy"):
+        difference = seed_difference(best_by_seed(rows, first, field), best_by_seed(rows, second, field))
+        out[f"best_{field}"] = {**difference, "verdict": verdict(difference, (first, second))}
+    return out
+
+
+def verdict(difference: Mapping[str, Any], names: tuple[str, str]) -> str:
+    """What a difference with its interval says: which side is better, none shown, or no interval to say it."""
+    low, high = difference.get("low"), difference.get("high")
+    if difference.get("estimate") is None:
+        return "no paired values"
+    if low is None or high is None:
+        return f"no interval from {difference.get('n', 0)} value(s): more seeds are needed to tell"
+    if low > 0:
+        return f"{names[0]} better (95% CI above 0)"
+    if high < 0:
+        return f"{names[1]} better (95% CI below 0)"
+    return "no difference shown (95% CI includes 0)"
+
+
+def control_gaps(rows: Sequence[CandidateRow], arm: str, controls: Mapping[str, float | None]) -> dict[str, Any]:
+    """Per control (baseline, untrained): the arm's best test accuracy minus the control's, over seeds."""
+    best = best_by_seed(rows, arm, "test_accuracy")
+    gaps = {}
+    for name, value in controls.items():
+        if value is None:
+            continue
+        gap = mean_ci([v - value for v in best.values()])
+        gaps[name] = {**gap, "verdict": verdict(gap, (arm, name))}
+    return gaps
 
 
 def paired_test(first: pd.DataFrame, second: pd.DataFrame, names: tuple[str, str], seed: int = 0) -> dict[str, Any]:
