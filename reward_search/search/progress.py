@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
+from reward_search.candidates.escape import shown
 from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
 
 
@@ -101,7 +102,7 @@ def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20, metr
         )
     others = [e for e in entries if e not in done]
     for e in sorted(others, key=lambda e: (e.round, e.status, e.name)):
-        reason = (e.reasons[-1] if e.reasons else "")[:60]
+        reason = shown(e.reasons[-1] if e.reasons else "", 60)  # candidate-controlled text, escaped
         lines.append(f"{'':>4} {e.name[:34]:<34} {e.round:>5} {'':>9} {'':>15} {'':>8} {status_label(e):<9} {reason}")
     counts: dict[str, int] = {}
     for e in entries:
