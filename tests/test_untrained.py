@@ -43,6 +43,7 @@ def test_fingerprint_is_model_data_and_eval_never_training():
         "data.dev_seed=1",
         "model.dtype=bfloat16",
         "run.seed=1",  # a random-init model's weights come from the seed
+        "finalize.controls_on_dev=false",  # test alone, as the other controls
     ):
         assert fingerprint(changed) != base, changed
     # a trained model's seed changes its training, not the base model's weights
@@ -160,8 +161,14 @@ def test_an_incomplete_or_foreign_cache_is_not_reused_and_a_failure_is_a_failed_
     assert outcome_lines({"jobs": [row]}) == ["untrained (no training): failed RuntimeError: no GPU left"]
 
 
-def test_ranking_on_test_evaluates_test_once_and_clears_the_selection_numbers(tmp_path):
-    config = load_config(SMOKE, ["training.selection_split=test", "training.eval_test=true"])
+@pytest.mark.parametrize(
+    "overrides", [["training.selection_split=test", "training.eval_test=true"], ["finalize.controls_on_dev=false"]]
+)
+def test_on_test_alone_the_selection_numbers_are_cleared(tmp_path, overrides):
+    from reward_search.training.untrained import _problems
+
+    config = load_config(SMOKE, overrides)
+    assert list(_problems(config, get_task(config.data).load_splits())) == ["test"]  # evaluated once, on test
     stored = {
         "fingerprint": "f",
         "summaries": {"selection": summary(records([True], [True])), "test": summary(records([False], [True]))},
@@ -169,6 +176,7 @@ def test_ranking_on_test_evaluates_test_once_and_clears_the_selection_numbers(tm
     result = untrained_row(config, tmp_path, stored, "evaluated")["result"]
     assert result["selection_accuracy"] is None and result["selection_n"] is None
     assert (result["test_accuracy"], result["test_flexible_accuracy"], result["selection_split"]) == (0.0, 1.0, "test")
+    assert list(_problems(load_config(SMOKE), get_task(config.data).load_splits())) == ["selection", "test"]
 
 
 def synthetic_run(folder: Path) -> RunData:

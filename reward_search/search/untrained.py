@@ -5,7 +5,8 @@ Ray task holding one trial's resources, and cached in `<run dir>/untrained/<fing
 `test.parquet`, then `result.json`, each written atomically) and in the user cache
 (`$REWARD_SEARCH_CACHE/untrained/<fingerprint>/`) so that other runs with the same fingerprint reuse it. A resumed
 finalize finds it in the run directory. The row it adds to `finalize.json` has the shape of a finalize job (kind
-`untrained`, no members, no steps), so the tables and the report's statistics take it like the baseline.
+`untrained`, no members, no steps), so the tables and the report's statistics take it like the baseline; like the
+baseline, it skips dev under `finalize.controls_on_dev: false`.
 """
 
 from __future__ import annotations
@@ -129,15 +130,18 @@ def _split_numbers(prefix: str, summary: dict[str, Any] | None) -> dict[str, Any
 def untrained_row(config: ExperimentConfig, folder: Path, stored: dict[str, Any], source: str) -> dict[str, Any]:
     """The `untrained` row of `finalize.json`, shaped like a finalize job (strict and flexible accuracy per split).
 
-    A run that selects on test evaluated test only: its selection numbers are cleared, as a control's are."""
+    Evaluated on test alone (a run that selects on test, or `finalize.controls_on_dev: false`), its selection split
+    is test and its selection numbers are cleared, as a control's are."""
+    from reward_search.training.untrained import test_only
+
     summaries = stored.get("summaries") or {}
-    on_test = config.training.selection_split == "test"
+    on_test = test_only(config)
     result = {
         "status": "done",
         "fingerprint": stored.get("fingerprint"),
         "trial_key": None,
         "trial_dir": str(folder),
-        "selection_split": config.training.selection_split,
+        "selection_split": "test" if on_test else config.training.selection_split,
         **_split_numbers("selection", None if on_test else summaries.get("selection")),
         **_split_numbers("test", summaries.get("test")),
         "train_seconds": 0.0,

@@ -26,13 +26,20 @@ def eval_device(config: ExperimentConfig) -> str:
     return "cpu" if config.search.gpus_per_trial == 0 or config.model.device == "cpu" else "cuda"
 
 
+def test_only(config: ExperimentConfig) -> bool:
+    """Whether the untrained model is evaluated on test alone: a run that selects on test (test is its selection
+    split, evaluated once), or `finalize.controls_on_dev: false` (controls are never selected; the baseline and
+    the random control skip dev too)."""
+    return config.training.selection_split == "test" or not config.finalize.controls_on_dev
+
+
 def untrained_payload(config: ExperimentConfig, manifest: DataManifest) -> dict[str, Any]:
     """Everything that decides the untrained evaluation: the trial key's model and data, and the run's eval."""
     identity = key_payload(config, RewardSpec(), manifest)
     t = config.training
     evaluation = {
-        "selection_split": t.selection_split,
-        "selection_size": t.selection_size,
+        "selection_split": "test" if test_only(config) else t.selection_split,
+        "selection_size": None if test_only(config) else t.selection_size,
         "test_size": t.test_size,
         "batch_size": t.eval_batch_size,
         "max_new_tokens": t.eval_max_new_tokens,
@@ -53,19 +60,21 @@ def untrained_fingerprint(config: ExperimentConfig, manifest: DataManifest) -> s
 
 
 def _problems(config: ExperimentConfig, splits: Splits) -> dict[str, Any]:
-    """The selection and test questions a finalize job is evaluated on (selection on test: test only, once)."""
+    """The selection and test questions a finalize job is evaluated on (`test_only`: test alone, once)."""
     t = config.training
+    test = splits.test[: t.test_size] if t.test_size else splits.test
+    if test_only(config):
+        return {"test": test}
     selection = splits.get(t.selection_split)
     selection = selection[: t.selection_size] if t.selection_size is not None else selection
-    test = splits.test[: t.test_size] if t.test_size else splits.test
-    return {"test": test} if t.selection_split == "test" else {"selection": selection, "test": test}
+    return {"selection": selection, "test": test}
 
 
 def evaluate_untrained(config_data: dict[str, Any]) -> dict[str, Any]:
     """Load the base model where this process was placed and evaluate it on the selection split and on test.
 
-    Returns {"fingerprint", "payload", "device", "seconds", "splits": {name: {"records", "summary"}}}; when the
-    run selects on test, "selection" is the test evaluation itself (evaluated once).
+    Returns {"fingerprint", "payload", "device", "seconds", "splits": {name: {"records", "summary"}}}; evaluated
+    on test alone (`test_only`), "selection" is the test evaluation itself, as a control's selection records are.
     """
     from reward_search.task import get_task
     from reward_search.training.evaluation import evaluate
