@@ -81,10 +81,19 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
     existing = run_dir / CONFIG_FILE
     if existing.is_file():
         stored = load_config(existing)
+        # where the folder is (run.storage_path, run.name) is not what the run is: a moved or copied run directory
+        # is the same run, re-anchored here by resolve_run_dir
+        stored = dataclasses.replace(
+            stored, run=dataclasses.replace(stored.run, storage_path=config.run.storage_path, name=config.run.name)
+        )
         if stored != config:
+            from reward_search.config import changed_keys
+
+            differ = ", ".join(changed_keys(stored, config)[:4])
             raise UserError(
-                f"{run_dir} already holds a run with a different config; use `reward-search resume {run_dir}` to "
-                "continue it, or choose another run.name / --run-dir"
+                f"{run_dir} already holds a run whose config differs in {differ}; continue that run with "
+                f"`reward-search resume {run_dir}` (its own config), or start this one under another run.name or "
+                "--run-dir"
             )
         return
     from reward_search.task import get_task
