@@ -38,7 +38,10 @@ BARE = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, python_guards=False
 # The unprivileged pod of SANDBOX.md's table, emulated: no namespaces, one uid for every worker (here nobody, as
 # its same-uid victim), and no Python layer either: seccomp, rlimits and the parent's checks alone.
 POD = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, python_guards=False, namespaces=False, distinct_uids=False)
-POD_VICTIM = SandboxConfig(call_timeout_s=2.0, load_timeout_s=3.0, namespaces=False, distinct_uids=False)
+# The victims run only the trusted VICTIM_SOURCE: generous deadlines, so a starved shared box cannot time one out
+# (and replace it, which would read as a victim that was killed).
+VICTIM = SandboxConfig(call_timeout_s=30.0, load_timeout_s=30.0)
+POD_VICTIM = SandboxConfig(call_timeout_s=30.0, load_timeout_s=30.0, namespaces=False, distinct_uids=False)
 SAMPLE_ROWS = (
     ("What is 2+3?", "<thinking>2+3=5</thinking>\n<solution>5</solution>", "5"),
     ("What is 10*4?", "<thinking>10*4=40</thinking><solution>41</solution>", "40"),
@@ -99,7 +102,7 @@ def unix_listener():
 @pytest.fixture(scope="module")
 def victim():
     """Another job's worker: hostile candidates try to signal it by its host pid."""
-    with CandidateRunner(CONFIG.sandbox, CONFIG.policy) as runner:
+    with CandidateRunner(VICTIM, CONFIG.policy) as runner:
         assert runner.call(VICTIM_SOURCE, "reward", ["p"], ["abc"]).scores == [3.0]
         (slot,) = runner._slots.values()
         yield runner, slot.worker.process.pid
