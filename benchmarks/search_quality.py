@@ -57,6 +57,10 @@ from reward_search.task.jsonl import read_problems  # noqa: E402
 from reward_search.task.splits import question_key  # noqa: E402
 
 DECOYS = REPO / "benchmarks" / "decoys"
+# Ray gives its raylet 30 s to register; on a host loaded far beyond its cores that fails before anything ran, and
+# the same command continues the run directory where it stopped.
+RAY_START_TIMEOUT = "The current node timed out during startup"
+RAY_START_RETRIES = 2
 PRIVATE_RAY = "REWARD_SEARCH_QUALITY_PRIVATE_RAY"  # set when the benchmark made RAY_TMPDIR (and removes it)
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_BASE = {"smoke": REPO / "experiments" / "smoke.yaml", "other": REPO / "experiments" / "demo.yaml"}
@@ -239,11 +243,16 @@ def run_arm(config: ExperimentConfig, work: Path, env: dict[str, str]) -> dict[s
     log = work / f"{config.run.name}.log"
     command = [sys.executable, "-m", "reward_search.cli", "run", str(spec), "--run-dir", str(run_dir)]
     started = time.time()
-    with log.open("w", encoding="utf-8") as out:
-        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, check=False)
+    log.write_text("", encoding="utf-8")
+    for _ in range(1 + RAY_START_RETRIES):
+        with log.open("a", encoding="utf-8") as out:
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, check=False)
+        lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        if done.returncode == 0 or not lines or RAY_START_TIMEOUT not in lines[-1]:
+            break
+        print(f"search_quality: {config.run.name}: Ray did not start (an overloaded host); again", file=sys.stderr)
     seconds = round(time.time() - started, 1)
     if done.returncode != 0:
-        lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         raise UserError(
             f"{config.run.name}: reward-search run exited {done.returncode}: {lines[-1] if lines else ''} ({log})",
             exit_code=1,
