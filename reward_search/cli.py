@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from reward_search import __version__
-from reward_search.errors import UserError
+from reward_search.errors import DISK_FULL_EXIT, DiskFull, UserError, disk_full_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -86,6 +86,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _closed_pipe()
+    except Exception as exc:  # a full disk reached through Ray or a library: one line, not its tracebacks
+        full = disk_full_message(exc)
+        if full is None:
+            raise
+        print(f"reward-search: error: {full}", file=sys.stderr)
+        return DISK_FULL_EXIT
+
+
+def disk_full_message(exc: BaseException) -> str | None:
+    """The one line for a full disk anywhere in `exc`'s chain (causes, contexts, a Ray task error's cause)."""
+    import errno
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DiskFull):
+            return str(current)
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return disk_full_line(str(current.filename or "a file"))
+        todo += [current.__cause__, current.__context__, getattr(current, "cause", None)]
+    if "No space left on device" in str(exc):  # a remote error that came back as text
+        return disk_full_line("a file of the run")
+    return None
 
 
 def _closed_pipe() -> int:

@@ -26,3 +26,19 @@ class DataError(UserError):
 
 class ModelError(UserError):
     """A model spec that cannot be resolved; the message lists the sources that were tried."""
+
+
+DISK_FULL_EXIT = 28  # the exit status of a write that found no space left (28 is ENOSPC's errno)
+
+
+class DiskFull(UserError):
+    """A write found no space left on its device (or the user's quota spent): one line naming the file, its own exit
+    status. Every record is written atomically, so the run directory stays as it was and resumes once space is
+    freed."""
+
+    def __init__(self, message: str, exit_code: int = DISK_FULL_EXIT) -> None:
+        super().__init__(message, exit_code)
+
+
+def disk_full_line(path: str, resume_hint: str = "`reward-search resume RUN_DIR`") -> str:
+    return f"no space left on the device of {path} while writing it; free space and {resume_hint}"

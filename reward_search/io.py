@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from reward_search.errors import DiskFull, disk_full_line
 
 TEMP_SUFFIX = ".tmp"  # an atomic write's temp file: ".<name>.<random>.tmp" beside its target
 
@@ -24,6 +27,10 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
             os.fsync(handle.fileno())
         tmp.chmod(0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(disk_full_line(str(path))) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -179,3 +179,45 @@ def test_the_heartbeat_survives_io_errors_and_stops_the_driver_when_they_last(tm
     assert lost and "failed 2 times in a row (" in lost[0] and "No space left on device" in lost[0]
     err = capsys.readouterr().err
     assert err.count("reward-search: warning: lease heartbeat:") == 2  # one line per failing spell
+
+
+FULL_DISK = """
+import errno, os, sys
+def full(fd):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+os.fsync = full  # every atomic write of the run directory now meets a full disk
+from reward_search.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_full_disk_is_one_line_with_its_own_exit_status_and_leaves_the_run_as_it_was(tmp_path):
+    from reward_search.errors import DISK_FULL_EXIT
+
+    run = _stored_run(tmp_path / "run")
+    before = (run / "config.yaml").read_text()
+    argv = ["resume", str(run), "--set", "search.rounds=3"]  # resume --set rewrites config.yaml first
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, *argv], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+    assert done.returncode == DISK_FULL_EXIT == 28, done.stderr
+    line = _one_error_line(done.stderr)
+    assert f"no space left on the device of {run / 'config.yaml'} while writing it; free space and" in line, line
+    assert (run / "config.yaml").read_text() == before  # atomic: the old file, whole
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]  # no temp file left behind
+
+
+def test_the_disk_full_line_is_found_through_wrapped_errors():
+    import errno
+
+    from reward_search.cli import disk_full_message
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/leaderboard.parquet")
+        except OSError as inner:
+            raise RuntimeError("actor died") from inner
+    except RuntimeError as outer:
+        wrapped = outer
+    assert "/runs/x/leaderboard.parquet while writing it" in disk_full_message(wrapped)
+    assert disk_full_message(ValueError("nothing of the kind")) is None
