@@ -137,7 +137,7 @@ def disk_per_trial() -> dict:
     from reward_search.training.spec import RewardSpec
     from reward_search.training.trainable import screening_trainable, trial_params
 
-    config = load_config(REPO / "experiments" / "demo.yaml", ["training.report_every=1"])  # a checkpoint a step
+    config = load_config(REPO / "experiments" / "demo-gsm8k.yaml", ["training.report_every=1"])  # a checkpoint a step
     spec = RewardSpec((RewardCandidate.from_source(REWARD.read_text()),))
     with tempfile.TemporaryDirectory() as folder:
         trial, storage = Path(folder) / "trial", Path(folder) / "tune"

@@ -200,7 +200,7 @@ def test_a_shortened_demo_leaderboard_is_not_all_tied(tmp_path):
     from reward_search.config import load_config
     from reward_search.search.driver import run_search
 
-    demo = Path(__file__).resolve().parent.parent / "experiments" / "demo.yaml"
+    demo = Path(__file__).resolve().parent.parent / "experiments" / "demo-gsm8k.yaml"
     config = load_config(
         demo,
         [

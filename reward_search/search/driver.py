@@ -59,9 +59,9 @@ def resolve_run_dir(config: ExperimentConfig, run_dir: str | None) -> tuple[Expe
     folder = folder.expanduser().resolve()
     run = dataclasses.replace(config.run, storage_path=str(folder.parent), name=folder.name)
     data = config.data
-    if data.path:
-        data = dataclasses.replace(data, path=str(Path(data.path).expanduser().resolve()))
-    return dataclasses.replace(config, run=run, data=data), folder
+    files = ("path", "train_file", "test_file", "dev_file", "prompt_file")  # relative to where the command ran
+    absolute = {k: str(Path(v).expanduser().resolve()) for k in files if (v := getattr(data, k))}
+    return dataclasses.replace(config, run=run, data=dataclasses.replace(data, **absolute)), folder
 
 
 def _versions() -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from reward_search.config import DataConfig
 from reward_search.errors import DataError
-from reward_search.task.base import Problem, Splits, Task, packaged_prompt, prompt_from_file
+from reward_search.task.base import ChatPrompt, Problem, Splits, Task, chat_prompt_from_file, packaged_prompt
 from reward_search.task.grading import completion_text, extract_answer, is_correct
 from reward_search.task.splits import carve_dev, default_dev_size, make_splits, question_key, read_json_rows
 
@@ -83,6 +83,7 @@ class JsonlTask(Task):
         if not config.train_file:
             raise DataError("data.train_file: required when data.source is 'jsonl'")
         self.config = config
+        self._chat: ChatPrompt | None = None
 
     @property
     def display_name(self) -> str:  # type: ignore[override]  (a class attribute on other tasks)
@@ -114,13 +115,24 @@ class JsonlTask(Task):
             raise DataError(f"{config.train_file}: no training items left once the dev and test questions are removed")
         location = str(Path(config.train_file).expanduser().resolve())
         parts = {"train": pool, "dev": dev, "test": test}
-        prompt = hashlib.sha256(self.system_prompt().encode("utf-8")).hexdigest() if config.prompt_file else ""
+        chat = self.chat_prompt()
+        text = json.dumps([chat.system, chat.examples]) if chat.examples else chat.system  # old keys stay valid
+        prompt = hashlib.sha256(text.encode("utf-8")).hexdigest() if config.prompt_file else ""
         return make_splits(self, config.source, location, parts, config.dev_seed, removed + dropped, prompt)
 
+    def chat_prompt(self) -> ChatPrompt:
+        """`data.prompt_file` (a system text, or JSON with example turns too) or the packaged system prompt; read
+        once per task object (messages() runs for every problem)."""
+        if self._chat is None:
+            file = self.config.prompt_file
+            self._chat = chat_prompt_from_file(file) if file else ChatPrompt(packaged_prompt(PROMPT_FILE))
+        return self._chat
+
     def system_prompt(self) -> str:
-        if self.config.prompt_file:
-            return prompt_from_file(self.config.prompt_file)
-        return packaged_prompt(PROMPT_FILE)
+        return self.chat_prompt().system
+
+    def messages(self, question: str) -> list[dict[str, str]]:
+        return self.chat_prompt().messages(question)
 
     def grade(self, completion: Any, gold: str, mode: str = "strict") -> dict[str, Any]:
         answer = extract_answer(completion_text(completion), mode)
