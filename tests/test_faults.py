@@ -221,3 +221,22 @@ def test_the_disk_full_line_is_found_through_wrapped_errors():
         wrapped = outer
     assert "/runs/x/leaderboard.parquet while writing it" in disk_full_message(wrapped)
     assert disk_full_message(ValueError("nothing of the kind")) is None
+
+
+def test_status_says_whether_the_lease_holder_still_runs(tmp_path, capsys):
+    from reward_search.cli import main
+
+    run = _stored_run(tmp_path / "run")
+    assert main(["status", str(run)]) == 0
+    assert "driver: none running" in capsys.readouterr().out
+    other = _held_by_another_process(run)
+    try:
+        assert main(["status", str(run)]) == 0
+        assert f"driver: running (run other-run, pid {other.pid} on" in capsys.readouterr().out
+    finally:
+        other.kill()
+        other.wait()
+    assert main(["status", str(run)]) == 0  # SIGKILLed: its lease.json stays behind
+    out = capsys.readouterr().out
+    assert f"driver: gone: the lease holder (run other-run, pid {other.pid} on" in out
+    assert f"nothing is progressing, `reward-search resume {run}` continues the run" in out

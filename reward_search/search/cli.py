@@ -171,6 +171,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{state.sessions} driver session(s); proposer spend "
         f"{spend_text(state.proposer_usage.get('cost_usd'), unpriced)}"
     )
+    from reward_search.search.lease import driver_line
+
+    print(driver_line(folder))  # a killed driver leaves its lease behind: say that nothing is progressing
     from reward_search.proposers.transcripts import format_round_counts
 
     for line in format_round_counts(state.proposer_state.get("records", []), str(folder / "proposals")):

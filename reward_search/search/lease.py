@@ -209,3 +209,19 @@ class RunLease:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def driver_line(run_dir: Path, ttl: float = DEFAULT_TTL) -> str:
+    """`status`'s line on the run directory's driver: running (the live lease holder), gone (a lease whose holder
+    died, e.g. a SIGKILLed driver: the run is not progressing), or none."""
+    lease = RunLease(run_dir, "", ttl)
+    holder = lease.read()
+    if holder is None:
+        return "driver: none running" + (" (lease.json does not read)" if lease.path.exists() else "")
+    if holder.alive(ttl):
+        return f"driver: running ({holder.describe()})"
+    beat = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder.heartbeat))
+    return (
+        f"driver: gone: the lease holder ({holder.describe()}) no longer runs (last heartbeat {beat}); nothing is "
+        f"progressing, `reward-search resume {run_dir}` continues the run"
+    )
