@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"
@@ -43,6 +44,7 @@ def _untimed(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.endswith("seconds") and not k.endswith("per_second")}
 
 
+@pytest.mark.slow
 def test_trial_killed_after_its_last_checkpoint_resumes_to_the_unkilled_result(tmp_path):
     cli = [sys.executable, "-m", "reward_search.cli"]
     reference = subprocess.run([*cli, *_screen(tmp_path / "ref")], capture_output=True, text=True, timeout=600)

@@ -180,14 +180,17 @@ def connect_ray(address: str | None, run_id: str, dashboard: bool = False) -> An
     if ray.is_initialized():
         return ray.init(address=address, namespace=namespace_for(run_id), ignore_reinit_error=True)
     check_reachable(address)  # the CLI checked before the run directory; a programmatic caller is checked here
+    options = {
+        "address": address,
+        "namespace": namespace_for(run_id),
+        "include_dashboard": dashboard if address is None else None,
+        "log_to_driver": False,
+        "ignore_reinit_error": True,
+    }
+    if address in (None, "local"):  # starting a Ray here: its daemons inherit descriptor 2, so it stays as it is
+        return ray.init(**options)
     with explained_connection(address):
-        return ray.init(
-            address=address,
-            namespace=namespace_for(run_id),
-            include_dashboard=dashboard if address is None else None,
-            log_to_driver=False,
-            ignore_reinit_error=True,
-        )
+        return ray.init(**options)
 
 
 @contextmanager
