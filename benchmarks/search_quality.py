@@ -244,11 +244,11 @@ def run_arm(config: ExperimentConfig, work: Path, env: dict[str, str]) -> dict[s
     command = [sys.executable, "-m", "reward_search.cli", "run", str(spec), "--run-dir", str(run_dir)]
     started = time.time()
     log.write_text("", encoding="utf-8")
-    for _ in range(1 + RAY_START_RETRIES):
+    for attempt in range(1 + RAY_START_RETRIES):
         with log.open("a", encoding="utf-8") as out:
             done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, check=False)
         lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-        if done.returncode == 0 or not lines or RAY_START_TIMEOUT not in lines[-1]:
+        if done.returncode == 0 or not lines or RAY_START_TIMEOUT not in lines[-1] or attempt == RAY_START_RETRIES:
             break
         print(f"search_quality: {config.run.name}: Ray did not start (an overloaded host); again", file=sys.stderr)
     seconds = round(time.time() - started, 1)
