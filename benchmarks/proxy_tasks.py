@@ -32,8 +32,13 @@ REWARDS = REPO / "benchmarks" / "proxy_rewards"
 CLI = [sys.executable, "-m", "reward_search.cli"]
 
 
-def run_cli(args: list[str], out: Path) -> tuple[dict[str, Any], float]:
-    """One CLI command with --json; its decoded output and wall seconds (a failure stops the benchmark)."""
+def run_cli(args: list[str], out: Path) -> tuple[dict[str, Any], float | None]:
+    """One CLI command with --json; its decoded output and wall seconds (a failure stops the benchmark). An
+    evaluation already written to `out` is read back (a rerun of the benchmark redoes only what it lacks; `screen`
+    itself returns a finished trial from its folder)."""
+    done_before = out / "metrics.json"
+    if args[0] == "evaluate" and done_before.exists():
+        return json.loads(done_before.read_text(encoding="utf-8")), None  # not timed again
     started = time.perf_counter()
     done = subprocess.run([*CLI, *args, "--json", "--no-progress", "--out", str(out)], capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -63,7 +68,7 @@ def paired(first: dict[int, bool], second: dict[int, bool]) -> dict[str, Any]:
     return {
         "n": len(keys),
         "difference": round(sum(a) / len(a) - sum(b) / len(b), 4),
-        "ci95": [round(diff.accuracy.low, 4), round(diff.accuracy.high, 4)],
+        "ci95_bca": [round(diff.accuracy.bca.low, 4), round(diff.accuracy.bca.high, 4)],
         "mcnemar_p": round(test.p_value, 5),
         "discordant": [test.b, test.c],
     }
@@ -81,7 +86,8 @@ def family_rows(family: str, rewards: list[str], ability_tokens: int, work: Path
     rows: dict[str, Any] = {}
     load = os.getloadavg()[0]
     metrics, seconds = run_cli(["evaluate", preset], folder / "untrained")
-    rows["untrained"] = {"accuracy": accuracies(metrics), "seconds": round(seconds, 1), "load": round(load, 1)}
+    timed = seconds and round(seconds, 1)
+    rows["untrained"] = {"accuracy": accuracies(metrics), "seconds": timed, "load": timed and round(load, 1)}
     if ability_tokens:
         metrics, seconds = run_cli(["evaluate", preset, "--max-new-tokens", str(ability_tokens)], folder / "ability")
         rows["untrained_long"] = {"accuracy": accuracies(metrics), "max_new_tokens": ability_tokens, "seconds": seconds}
@@ -96,8 +102,8 @@ def family_rows(family: str, rewards: list[str], ability_tokens: int, work: Path
             "seconds_per_step": round(float(result.get("train_seconds") or 0) / steps, 2),
             "train_seconds": round(float(result.get("train_seconds") or 0), 1),
             "eval_seconds": round(float(result.get("eval_seconds") or 0), 1),
-            "trial_seconds": round(seconds, 1),
-            "load": round(load, 1),
+            "trial_seconds": round(float(result.get("wall_seconds") or 0), 1),
+            "load": None if result.get("cached") else round(load, 1),  # a cached trial was timed at another load
         }
     for mode in ("strict", "flexible"):
         untrained, baseline = correctness(folder / "untrained", mode), correctness(folder / "baseline", mode)
@@ -116,6 +122,8 @@ def main() -> None:
     parser.add_argument("--ability-tokens", type=int, default=0, help="also evaluate the untrained model so long")
     parser.add_argument("--work", type=Path, default=Path("/tmp/proxy_tasks"))
     parser.add_argument("--out", type=Path, default=RESULTS / "proxy_tasks.json")
+    parser.add_argument("--note", default="", help="a sentence stored with the figures (e.g. how loaded the machine was)")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=TRIAL_DIR", help="also list a trial")
     args = parser.parse_args()
     rewards = [r for r in args.rewards.split(",") if r]
     started = time.time()
@@ -127,11 +135,24 @@ def main() -> None:
         for name, row in rows.items():
             accuracy = row["accuracy"]
             print(f"{family:12s} {name:18s} strict {accuracy.get('strict')} flexible {accuracy.get('flexible')}")
+    extra = {}
+    for item in args.extra:  # earlier trial folders measured with other settings, e.g. the zero-shot prompt
+        name, folder = item.split("=", 1)
+        result = json.loads((Path(folder) / "result.json").read_text(encoding="utf-8"))
+        steps = max(1, int(result.get("steps") or 0))
+        extra[name] = {
+            "accuracy": accuracies(result["metrics"]),
+            "steps": result.get("steps"),
+            "seconds_per_step": round(float(result.get("train_seconds") or 0) / steps, 2),
+            "trial_seconds": round(float(result.get("wall_seconds") or 0), 1),
+        }
     report = {
         "benchmark": "proxy_tasks",
         "machine": {"cpus": os.cpu_count(), "load_at_end": round(os.getloadavg()[0], 1)},
+        "note": args.note,
         "wall_seconds": round(time.time() - started, 1),
         "families": families,
+        "extra_trials": extra,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
