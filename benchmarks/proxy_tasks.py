@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--ability-tokens", type=int, default=0, help="also evaluate the untrained model so long")
     parser.add_argument("--work", type=Path, default=Path("/tmp/proxy_tasks"))
     parser.add_argument("--out", type=Path, default=RESULTS / "proxy_tasks.json")
-    parser.add_argument("--note", default="", help="a sentence stored with the figures (e.g. how loaded the machine was)")
+    parser.add_argument("--note", default="", help="a sentence stored with the figures")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=TRIAL_DIR", help="also list a trial")
     args = parser.parse_args()
     rewards = [r for r in args.rewards.split(",") if r]
