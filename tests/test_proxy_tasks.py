@@ -107,3 +107,15 @@ def test_relative_task_files_are_made_absolute_for_the_trials(tmp_path, monkeypa
         assert value.is_absolute() and value.is_file(), key
     monkeypatch.chdir(tmp_path)
     assert get_task(config).load_splits().manifest.prompt_sha256  # still loads from another working directory
+
+
+def test_the_demo_searches_a_proxy_task_ranked_on_accuracy_with_its_controls():
+    """`make demo`: the proxy sums task, ranked on strict accuracy, finalized against the baseline and the
+    untrained model on test (the README's account of the demo)."""
+    config = load_config(REPO / "experiments" / "demo.yaml")
+    assert config.data.source == "jsonl" and Path(config.data.train_file).parts[-2] == "sums"
+    assert config.selection.metric == "accuracy" and config.eval.primary_mode == "strict"
+    assert config.finalize.baseline and config.finalize.untrained
+    assert config.training.selection_size == 100 and config.training.test_size == 200
+    gsm8k = load_config(REPO / "experiments" / "demo-gsm8k.yaml")
+    assert gsm8k.data.source == "sample" and gsm8k.selection.metric == "gold_logprob"
