@@ -54,7 +54,8 @@ SYSTEM = (
     "<solution> and </solution>."
 )
 # One worked example turn per family (`prompt.json`, read by data.prompt_file): with it the 135M model writes the
-# tags in some answers, without it never (benchmarks/results/proxy_tasks.json). None of these is in any split.
+# tags in some answers; without it, strict accuracy stayed 0 even after training (results/proxy_tasks.json).
+# None of these questions is in any split.
 EXAMPLES = {
     "sums": ("What is 35 + 27?", "35 + 27 = 62", 62),
     "story": ("Mia has 23 pens and gets 9 more. How many pens does Mia have now?", "23 + 9 = 32", 32),

@@ -110,7 +110,8 @@ class ChatPrompt:
     """A policy prompt: the system text and worked example turns (question, response) put before each question.
 
     A small model copies a format from an earlier assistant turn far more readily than from an instruction: with
-    one example turn SmolLM2-135M writes the `<solution>` tags in some of its answers, with none it never does.
+    one example turn SmolLM2-135M answers 14 of 100 proxy sums correctly inside the `<solution>` tags, with
+    none its strict accuracy stayed 0.00 even after training (benchmarks/results/proxy_tasks.json).
     """
 
     system: str
