@@ -114,3 +114,33 @@ def test_a_smoke_search_with_asha_ends_every_trial_done_or_stopped_never_failed(
             assert e.steps == 2 and e.n == 4 and e.accuracy is not None
         else:  # stopped at a rung, before the last step
             assert e.steps is not None and e.steps < 2 and f"stopped@{e.steps}" in shown
+
+
+class _Trial:
+    def __init__(self, trial_id: str) -> None:
+        self.trial_id = trial_id
+
+
+def test_checkpoint_asha_judges_checkpoint_reports_only_and_names_the_trials_it_stopped():
+    """In-process: the scheduler's rung decisions, and how the searcher records a trial without a final report."""
+    from ray.tune.schedulers import TrialScheduler
+
+    from reward_search.search.asha import CheckpointASHA
+    from reward_search.search.searcher import fields_from_result
+
+    asha = CheckpointASHA(
+        metric="dev_accuracy", mode="max", time_attr="step", max_t=3, grace_period=1, stop_last_trials=False
+    )
+    ahead, behind = _Trial("a"), _Trial("b")
+    for trial in (ahead, behind):
+        asha.on_trial_add(None, trial)
+    assert asha.metric is None  # Tune's strict check must not require dev_accuracy in final reports
+    assert asha.on_trial_result(None, ahead, {"step": 1, "dev_accuracy": 0.5}) == TrialScheduler.CONTINUE
+    assert asha.on_trial_result(None, ahead, {"step": 3, "final": True, "dev_accuracy": None}) == "CONTINUE"
+    asha.on_trial_complete(None, ahead, {"step": 3, "final": True, "dev_accuracy": None})  # no TypeError on None
+    assert asha.on_trial_result(None, behind, {"step": 1}) == TrialScheduler.CONTINUE  # no dev evaluation: unjudged
+    last = {"step": 1, "dev_accuracy": 0.0}
+    assert asha.on_trial_result(None, behind, last) == TrialScheduler.STOP and asha.stopped == {"b"}
+    fields = fields_from_result(last, False, 0.0, stopped="b" in asha.stopped)
+    assert fields["status"] == "stopped" and fields["steps"] == 1 and "ASHA" in fields["reasons"][0]
+    assert fields_from_result(last, False, 0.0, stopped=False)["status"] == "failed"  # no final report, not stopped

@@ -481,6 +481,8 @@ def _screen(
     from reward_search.search.tuner import asha_scheduler, build_tuner, pending_trials
 
     search = run.config.search
+    scheduler = asha_scheduler(run.config)
+    searcher.scheduler_stopped = getattr(scheduler, "stopped", set())  # the trials ASHA stopped are `stopped`
     with pending_trials(cap):
         tuner = build_tuner(
             run.config,
@@ -491,7 +493,7 @@ def _screen(
             SearchProgress(verbose=verbose, metrics=run.metrics),
             cap,
             search_alg=searcher,
-            scheduler=asha_scheduler(run.config),
+            scheduler=scheduler,
             num_samples=search.rounds * search.candidates_per_round + queued,
             callbacks=callbacks,
         )

@@ -74,6 +74,7 @@ class RewardSearcher(Searcher):
         self.queue: list[tuple[int, str]] = []  # (round, candidate id) ready to hand out
         self.pending: dict[str, tuple[int, str]] = {}  # Tune trial id -> (round, candidate id)
         self.stop_reason: str | None = None
+        self.scheduler_stopped: set[str] = set()  # Tune trial ids the scheduler stopped (`CheckpointASHA.stopped`)
         self._init_runtime()
 
     # ----------------------------------------------------------------------------------------- runtime
@@ -217,7 +218,7 @@ class RewardSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         import ray
 
-        fields = fields_from_result(result, error, self.gpus_per_trial)
+        fields = fields_from_result(result, error, self.gpus_per_trial, trial_id in self.scheduler_stopped)
         if fields["status"] == Status.STOPPED:  # Tune withholds the report that stopped it from on_trial_result
             self.on_trial_result(trial_id, result or {})
         with self._lock:
@@ -281,14 +282,16 @@ class RewardSearcher(Searcher):
         self.set_state(json.loads(Path(checkpoint_path).read_text()))
 
 
-def fields_from_result(result: dict[str, Any] | None, error: bool, gpus_per_trial: float) -> dict[str, Any]:
-    """Leaderboard fields from a trial's final report, its error, or the last report of a trial Tune's scheduler
-    stopped (ASHA: ended without error and without a final report): `stopped` at the step it reached."""
-    if error or not result:
+def fields_from_result(
+    result: dict[str, Any] | None, error: bool, gpus_per_trial: float, stopped: bool = False
+) -> dict[str, Any]:
+    """Leaderboard fields from a trial's final report, its error, or (`stopped`: Tune's scheduler stopped it) its last
+    report: `stopped` at the step it reached. Any other trial without a final report failed."""
+    if not error and stopped and result and not result.get("final"):
+        return _stopped_fields(result)
+    if error or not result or not result.get("final"):
         reason = (result or {}).get("error") or "the trial errored (infrastructure) after Tune's retries"
         return {"status": Status.FAILED, "reasons": [str(reason)]}
-    if not result.get("final"):
-        return _stopped_fields(result)
     status = str(result.get("status", Status.FAILED))
     fields: dict[str, Any] = {
         "status": status,
