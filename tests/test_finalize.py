@@ -140,7 +140,7 @@ def test_finalize_after_a_small_search_and_resume(tmp_path, monkeypatch, capsys)
     )
     assert jobs[f"{best}@seed3407"]["result"]["same_job_as"] == best
     assert all(j["result"]["member_failures"] == {} for n, j in jobs.items() if n != "untrained")  # none failed
-    for job in jobs.values():
+    for job in (j for n, j in jobs.items() if n != "untrained"):  # the untrained row: _check_untrained
         result = job["result"]
         assert result["status"] == "done", (job["name"], result)
         assert result["test_n"] == 100  # every job tested once, on all of test
@@ -181,21 +181,22 @@ def test_finalize_after_a_small_search_and_resume(tmp_path, monkeypatch, capsys)
 
 
 def _check_untrained(run_dir: Path, job: dict, cache: Path) -> Path:
-    """The untrained row of a first finalize: evaluated (strict, flexible, gold log-prob) on dev and all of test,
-    with per-question records in the run directory and a copy in the user cache; its test records' path."""
+    """The untrained row of a first finalize: evaluated (strict, flexible, gold log-prob) on all of test, and only
+    there (controls_on_dev false, as the baseline), with per-question records in the run directory and a copy in the
+    user cache; its test records' path."""
     result = job["result"]
+    assert result["status"] == "done", result
     assert (job["kind"], job["members"], result["source"], result["cached"]) == ("untrained", [], "evaluated", False)
-    assert (result["test_n"], result["selection_n"], result["selection_split"]) == (100, 4, "dev")
-    for split in ("selection", "test"):
-        for key in ("accuracy", "flexible_accuracy", "gold_logprob"):
-            assert isinstance(result[f"{split}_{key}"], float), (split, key)
+    assert (result["test_n"], result["selection_n"], result["selection_split"]) == (100, None, "test")
+    for key in ("accuracy", "flexible_accuracy", "gold_logprob"):
+        assert isinstance(result[f"test_{key}"], float), key
     folder = run_dir / "untrained" / result["fingerprint"]
     assert Path(result["trial_dir"]) == folder and result["eval_seconds"] > 0
     test = pd.read_parquet(folder / "test.parquet")
     assert len(test) == 100 and {"index", "correct_strict", "correct_flexible", "gold_logprob"} <= set(test)
     assert test["correct_strict"].mean() == result["test_accuracy"]
     assert test["correct_flexible"].mean() == result["test_flexible_accuracy"]
-    assert len(pd.read_parquet(folder / "selection.parquet")) == 4
+    assert len(pd.read_parquet(folder / "selection.parquet")) == 100  # test, as a control's selection records
     assert (
         json.loads((cache / result["fingerprint"] / "result.json").read_text())["fingerprint"] == result["fingerprint"]
     )
