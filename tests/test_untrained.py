@@ -261,3 +261,24 @@ def test_the_paper_presets_evaluate_the_untrained_model(preset):
     assert (
         load_config(path).finalize.untrained and not load_config(path, ["finalize.untrained=false"]).finalize.untrained
     )
+
+
+def test_the_summary_leads_with_the_best_recipes_test_accuracy_against_the_baseline(tmp_path):
+    """`make demo`'s summary: the best recipe's strict test accuracy against the baseline's on the same questions,
+    with the paired CI and McNemar, right after the best reward; none without a baseline."""
+    from reward_search.analysis.final_sections import best_vs_baseline_summary_line
+    from reward_search.analysis.mcnemar import mcnemar_test
+    from reward_search.analysis.signal_section import summary_lines
+
+    data = synthetic_run(tmp_path / "run")
+    top2 = data.job_records(data.jobs[0], "test").sort_values("index")["correct"].to_numpy()
+    baseline = data.job_records(data.jobs[1], "test").sort_values("index")["correct"].to_numpy()
+    line = best_vs_baseline_summary_line(data, 500, 0)
+    difference = top2.mean() - baseline.mean()
+    p_value = mcnemar_test(top2, baseline).p_value
+    assert line.startswith(f"best recipe top2: test accuracy {top2.mean():.3f} [")
+    assert f"vs baseline {baseline.mean():.3f}: {difference:+.3f} [" in line and f"McNemar p {p_value:.3g})" in line
+    assert line.endswith("over 40 questions, strict")
+    assert summary_lines(data, 500, 0)[1] == line
+    data.finalize["jobs"] = [job for job in data.finalize["jobs"] if job["kind"] != "baseline"]
+    assert best_vs_baseline_summary_line(RunData(data.run_dir, None, {}, {}, [], data.finalize), 500, 0) is None

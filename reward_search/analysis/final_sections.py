@@ -454,3 +454,22 @@ def untrained_summary_line(data: RunData, n_resamples: int = 10_000, seed: int =
         f"untrained model: test accuracy {', '.join(parts)} over {n} questions; against it (strict, paired 95% CI): "
         + ", ".join(against)
     )
+
+
+def best_vs_baseline_summary_line(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> str | None:
+    """The best recipe's strict test accuracy against the baseline's on the same questions (paired 95% CI and
+    McNemar), or None when finalize has no such pair (no baseline, or not run)."""
+    best = (data.finalize or {}).get("best_recipe")
+    if not best:
+        return None
+    pairs = [(best, "baseline")]
+    comparisons = control_comparisons(control_frames(data), pairs, n_resamples, seed, _exact_threshold(data))
+    strict = next((c for c in comparisons if c.mode == "strict"), None)
+    if strict is None:
+        return None
+    return (
+        f"best recipe {best}: test accuracy {fmt(strict.first.accuracy.estimate)} "
+        f"{fmt_ci(*_interval(strict.first.accuracy))} vs baseline {fmt(strict.second.accuracy.estimate)}: "
+        f"{strict.difference.accuracy.estimate:+.3f} {fmt_ci(*_interval(strict.difference.accuracy))} "
+        f"(paired 95% CI; McNemar p {strict.mcnemar.p_value:.3g}) over {strict.first.n} questions, strict"
+    )

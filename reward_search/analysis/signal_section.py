@@ -78,8 +78,8 @@ def signal_section(data: RunData, n_resamples: int, seed: int) -> Section:
 
 
 def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> list[str]:
-    """Three lines: the best reward (on the selection split), and on test the best recipe's and the random
-    control's signal against the baseline with the paired CI."""
+    """The best reward (on the selection split); on test, the best recipe's accuracy against the baseline's, the
+    best recipe's and the random control's gold log-prob against the baseline's, and the untrained model."""
     ranked = data.ranked()
     best = ranked[0] if ranked else None
     lines = [
@@ -109,8 +109,11 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
                 f"over {d.n} test questions"
             )
         )
-    from reward_search.analysis.final_sections import untrained_summary_line
+    from reward_search.analysis.final_sections import best_vs_baseline_summary_line, untrained_summary_line
 
+    accuracy = best_vs_baseline_summary_line(data, n_resamples, seed)
+    if accuracy is not None:  # the headline: does the chosen recipe answer more test questions than the baseline?
+        lines.insert(1, accuracy)
     if data.untrained is not None:  # finalize.untrained: the base model without training, strict and flexible
         lines.append(untrained_summary_line(data, n_resamples, seed))
     return lines
