@@ -97,7 +97,9 @@ def summary_lines(data: RunData, n_resamples: int = 10_000, seed: int = 0) -> li
     chosen = next((s for s in signals if s.job.name == best_recipe), None)
     control = next((s for s in signals if s.job.kind == "random"), None)
     recipe = f"best recipe {best_recipe}" if best_recipe else "best recipe (finalize has not run)"
-    for label, s in ((recipe, chosen), ("random control", control)):
+    planned = data.finalize is None or any(job.kind == "random" for job in data.jobs)
+    shown = [(recipe, chosen)] + ([("random control", control)] if planned else [])
+    for label, s in shown:  # no random-control line where finalize ran without one (finalize.random_control)
         d = s.versus_baseline if s is not None else None
         lines.append(
             f"{label}: "
