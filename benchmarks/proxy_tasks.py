@@ -79,6 +79,17 @@ def accuracies(metrics: dict[str, Any]) -> dict[str, float]:
     return {mode: modes[mode]["accuracy"] for mode in ("strict", "flexible") if mode in modes}
 
 
+def trial_row(result: dict[str, Any]) -> dict[str, Any]:
+    """A screening trial's accuracies and seconds, from its TrialResult."""
+    steps = max(1, int(result.get("steps") or 0))
+    return {
+        "accuracy": accuracies(result["metrics"]),
+        "steps": result.get("steps"),
+        "seconds_per_step": round(float(result.get("train_seconds") or 0) / steps, 2),
+        "trial_seconds": round(float(result.get("wall_seconds") or 0), 1),
+    }
+
+
 def family_rows(family: str, rewards: list[str], ability_tokens: int, work: Path) -> dict[str, Any]:
     """Untrained, baseline and each hand-written reward on one family's dev questions."""
     preset = str(REPO / "experiments" / f"proxy-{family}.yaml")
@@ -94,15 +105,10 @@ def family_rows(family: str, rewards: list[str], ability_tokens: int, work: Path
     arms = {"baseline": ["--base-only"], **{name: ["--reward", str(REWARDS / f"{name}.py")] for name in rewards}}
     for name, extra in arms.items():
         load = os.getloadavg()[0]
-        result, seconds = run_cli(["screen", preset, *extra], folder / name)
-        steps = max(1, int(result.get("steps") or 0))
-        rows[name] = {
-            "accuracy": accuracies(result["metrics"]),
-            "steps": result.get("steps"),
-            "seconds_per_step": round(float(result.get("train_seconds") or 0) / steps, 2),
+        result, _ = run_cli(["screen", preset, *extra], folder / name)
+        rows[name] = trial_row(result) | {
             "train_seconds": round(float(result.get("train_seconds") or 0), 1),
             "eval_seconds": round(float(result.get("eval_seconds") or 0), 1),
-            "trial_seconds": round(float(result.get("wall_seconds") or 0), 1),
             "load": None if result.get("cached") else round(load, 1),  # a cached trial was timed at another load
         }
     for mode in ("strict", "flexible"):
@@ -138,14 +144,7 @@ def main() -> None:
     extra = {}
     for item in args.extra:  # earlier trial folders measured with other settings, e.g. the zero-shot prompt
         name, folder = item.split("=", 1)
-        result = json.loads((Path(folder) / "result.json").read_text(encoding="utf-8"))
-        steps = max(1, int(result.get("steps") or 0))
-        extra[name] = {
-            "accuracy": accuracies(result["metrics"]),
-            "steps": result.get("steps"),
-            "seconds_per_step": round(float(result.get("train_seconds") or 0) / steps, 2),
-            "trial_seconds": round(float(result.get("wall_seconds") or 0), 1),
-        }
+        extra[name] = trial_row(json.loads((Path(folder) / "result.json").read_text(encoding="utf-8")))
     report = {
         "benchmark": "proxy_tasks",
         "machine": {"cpus": os.cpu_count(), "load_at_end": round(os.getloadavg()[0], 1)},
