@@ -118,9 +118,9 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     from reward_search.search.runid import ensure_run_id
 
     folder, config = _run_dir(args.run_dir)
+    _check_address(args)  # before anything is written: ensure_run_id records a run id in a directory without one
     lease = RunLease(folder.resolve(), ensure_run_id(folder, config.run.name))
     lease.refuse_if_held()  # one line naming the live driver, before connecting
-    _check_address(args)
     from reward_search.search.driver import finalize_only
     from reward_search.search.finalize import finalize_table
     from reward_search.training.cli import quiet_libraries
