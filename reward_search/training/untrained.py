@@ -40,7 +40,7 @@ def untrained_payload(config: ExperimentConfig, manifest: DataManifest) -> dict[
     evaluation = {
         "selection_split": "test" if test_only(config) else t.selection_split,
         "selection_size": None if test_only(config) else t.selection_size,
-        "test_size": t.test_size,
+        "test_size": _test_size(config),
         "batch_size": t.eval_batch_size,
         "max_new_tokens": t.eval_max_new_tokens,
         "modes": ["strict", "flexible"],
@@ -59,10 +59,19 @@ def untrained_fingerprint(config: ExperimentConfig, manifest: DataManifest) -> s
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_LENGTH]
 
 
-def _problems(config: ExperimentConfig, splits: Splits) -> dict[str, Any]:
-    """The selection and test questions a finalize job is evaluated on (`test_only`: test alone, once)."""
+def _test_size(config: ExperimentConfig) -> int | None:
+    """How many test questions the trained jobs are scored on: a run that selects on test scores them on its
+    selection questions (`selection_size`, as screening does), every other run on `test_size`."""
     t = config.training
-    test = splits.test[: t.test_size] if t.test_size else splits.test
+    return t.selection_size if t.selection_split == "test" else t.test_size
+
+
+def _problems(config: ExperimentConfig, splits: Splits) -> dict[str, Any]:
+    """The selection and test questions a finalize job is evaluated on (`test_only`: test alone, once), the same
+    questions as the trained jobs', so every row pairs with them question by question."""
+    t = config.training
+    size = _test_size(config)
+    test = splits.test[:size] if size else splits.test
     if test_only(config):
         return {"test": test}
     selection = splits.get(t.selection_split)
