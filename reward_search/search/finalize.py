@@ -76,6 +76,18 @@ def _unique_members(entries: Sequence[LeaderboardEntry]) -> list[LeaderboardEntr
     return chosen
 
 
+def control_pool(entries: Sequence[LeaderboardEntry]) -> list[LeaderboardEntry]:
+    """The candidates the random control draws from: every validated candidate except the ones whose trial showed
+    the reward itself to be bad (`crashed`: it kept failing in the sandbox; `failed` with a re-probe reason: it
+    answered a spot re-probe differently from validation). A reward failed for infrastructure stays in the pool,
+    so the control still draws from what the proposer wrote, not from what screened well."""
+    return [e for e in entries if e.status not in UNTRAINED and e.status != Status.CRASHED and not _reprobe_failed(e)]
+
+
+def _reprobe_failed(entry: LeaderboardEntry) -> bool:
+    return entry.status == Status.FAILED and any("re-probe" in reason for reason in entry.reasons)
+
+
 def probe_discrimination(entry: LeaderboardEntry) -> float:
     """How far a reward's probe scores separate correct from wrong answers, relative to its score range."""
     probe = entry.probe or {}
@@ -380,8 +392,7 @@ def finalize_run(
 ) -> dict[str, Any]:
     """Plan and run every finalize job, then write `finalize.json`; Ray must already be initialised."""
     ranked = rank_entries(entries, config.selection.metric)
-    validated = [e for e in entries if e.status not in UNTRAINED]
-    jobs = plan_jobs(config, ranked, validated, stored_members(run_dir))
+    jobs = plan_jobs(config, ranked, control_pool(entries), stored_members(run_dir))
     known: dict[str, FinalJob] = {}
     run_jobs(config, run_dir, jobs, "recipes", trainable, verbose, known)
     best = best_job(jobs, config.selection.metric)
