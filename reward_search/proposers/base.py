@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from reward_search.candidates.candidate import RewardCandidate
@@ -23,6 +24,8 @@ from reward_search.task.base import Problem, Task
 from reward_search.task.base_rewards import BASE_REWARDS, GRADED_REWARDS
 
 PROTECTED_NAMES: frozenset[str] = frozenset(BASE_REWARDS) | frozenset(GRADED_REWARDS)
+# The driver's validation outcome for one proposed candidate: (candidate id, name, accepted, reasons).
+Verdict = tuple[str, str, bool, Sequence[str]]
 
 
 class ProposerError(RuntimeError):
@@ -83,7 +86,8 @@ class ProposerContext:
 
 
 class Proposer(ABC):
-    """Writes candidate reward functions. Subclasses set `kind` and implement `propose`."""
+    """Writes candidate reward functions. Subclasses set `kind` and implement `propose`; the driver calls the hooks
+    `attach_run_dir`, `note_verdicts` and `round_summary` on every proposer (no-ops unless overridden)."""
 
     kind: ClassVar[str]
 
@@ -100,6 +104,16 @@ class Proposer(ABC):
     @abstractmethod
     def propose(self, feedback: Feedback, n: int, round: int) -> list[RewardCandidate]:
         """Up to about `n` new candidates for `round` (status ``proposed``, origin set); not validated."""
+
+    def attach_run_dir(self, run_dir: str | Path) -> None:  # noqa: B027 (an optional hook)
+        """The run directory this proposer works for (the LLM saves its transcripts there); no-op by default."""
+
+    def note_verdicts(self, round: int, verdicts: Sequence[Verdict]) -> None:  # noqa: B027 (an optional hook)
+        """The driver's validation outcome for candidates of `round` (self-correction); no-op by default."""
+
+    def round_summary(self, round: int) -> str:
+        """What this round's calls gave, for the one-line error of a round with no valid reward."""
+        return "no candidate passed validation"
 
     def usage(self) -> ProposerUsage:
         """A copy of the running totals."""

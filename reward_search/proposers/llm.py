@@ -1,32 +1,28 @@
 """The LLM proposer: any litellm model writes candidate rewards from a templated prompt with feedback.
 
-One `propose` call is one chat completion (plus retries with exponential backoff on rate limits, server errors,
-timeouts and connection errors). Rewards come back as fenced ```python blocks (the format models get right) or as
-JSON through the provider's structured output where litellm says the model supports it; `parsing.py` reads both
-and repairs common JSON faults. A malformed, empty, refused or cut-off reply gives zero candidates and a recorded
-reason, never an exception. Credentials or an unknown model raise `ProposerError`; a spent budget raises
-`BudgetExhausted` before the call (so the driver can stop the search). Candidate code is only parsed here (never
-executed): the driver validates it in the sandbox.
+One `propose` call is one chat completion, sent by `transport.py` (retries, backoff, cost, redaction). Rewards
+come back as fenced ```python blocks (the format models get right) or as JSON through the provider's structured
+output where litellm says the model supports it; `parsing.py` reads both and repairs common JSON faults. A
+malformed, empty, refused or cut-off reply gives zero candidates and a recorded reason, never an exception.
+Credentials or an unknown model raise `ProposerError`; a spent budget raises `BudgetExhausted` before the call
+(so the driver can stop the search). Candidate code is only parsed here (never executed): the driver validates it
+in the sandbox.
 
 Self-correction: parse errors and the validation verdicts the driver reports (`note_verdicts`) are quoted in the
 next call of the same round. Transcripts: with a run directory attached, every request and reply is saved under
 ``proposals/round-<r>/call-<c>.json`` with secrets redacted (`transcripts.py`).
 
-Tokens, latency and cost of every call are recorded (litellm's usage and `completion_cost`, or the configured
-prices for models litellm does not know; otherwise the cost is unknown: ``cost_usd: None``, ``cost_known:
-false``). API keys come from the environment through litellm and are redacted from everything recorded.
+Tokens, latency and cost of every call are recorded in its `CallRecord` and summed in the proposer's usage.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -40,7 +36,7 @@ from reward_search.proposers.base import (
     BudgetExhausted,
     Proposer,
     ProposerContext,
-    ProposerError,
+    Verdict,
     safe_name,
     unique_name,
 )
@@ -49,87 +45,25 @@ from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.parsing import ParsedReply, parse_reply
 from reward_search.proposers.settings import ProposerConfig
 from reward_search.proposers.transcripts import FOLDER, TranscriptStore, relative_path
+from reward_search.proposers.transport import CallRecord, LLMTransport, import_litellm, redact
 from reward_search.task.base import Problem, Task
 
 SCORE_RANGE = "[-3, 3] (the base rewards use -4 to +3)"
 MAX_RECORDED_ERRORS = 50
 DUPLICATE = "same code as an earlier candidate"  # the note on a reward dropped as a resubmission
 MAX_PROBLEM_CHARS = 400  # one quoted problem in a correction section
-REWARDS_SCHEMA = {  # structured output: the same objects the JSON reply format asks for
-    "type": "object",
-    "properties": {
-        "rewards": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "code": {"type": "string"},
-                    "description": {"type": "string"},
-                },
-                "required": ["name", "code", "description"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["rewards"],
-    "additionalProperties": False,
-}
 _CALCULATOR = re.compile(r"<<[^>]*>>")
-_SECRET_PATTERN = re.compile(r"\b(?:sk-ant-|sk-|gsk_|xai-|hf_|Bearer\s+)[A-Za-z0-9_\-]{8,}")
-_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 
-def import_litellm() -> Any:
-    """litellm, imported on first use (about 5 s) with its price list read locally rather than downloaded."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    return litellm
-
-
-def redact(text: str) -> str:
-    """`text` with API keys (values of secret-looking environment variables, key-shaped tokens) replaced."""
-    for name, value in os.environ.items():
-        if len(value) >= 8 and _SECRET_ENV.search(name) and value in text:
-            text = text.replace(value, "[redacted]")
-    return _SECRET_PATTERN.sub("[redacted]", text)
+def _litellm_completion(**kwargs: Any) -> Any:
+    """litellm's `completion`, looked up at each call (a test may replace `import_litellm`); picklable."""
+    return import_litellm().completion(**kwargs)
 
 
 @cache
 def template(name: str) -> str:
     """A prompt template file from `reward_search/proposers/prompts/`."""
     return resources.files("reward_search.proposers").joinpath("prompts", name).read_text(encoding="utf-8")
-
-
-@dataclass
-class CallRecord:
-    """One `propose` call: attempts, tokens, dollars, seconds, and what the reply gave."""
-
-    round: int
-    call: int
-    model: str
-    attempts: int = 0
-    ok: bool = False
-    error: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = 0.0  # None: the model's price is unknown
-    cost_known: bool = True
-    latency_s: float = 0.0  # time spent in requests (sleeps between retries excluded)
-    candidates: int = 0
-    notes: list[str] = field(default_factory=list)  # parse errors, dropped duplicates, renames
-    outcome: str = ""  # ok | malformed | truncated | empty | refused | error
-    finish_reason: str | None = None
-    reply_format: str = ""  # what the reply turned out to be: fenced | json | none
-    parsed: int = 0  # reward objects found in the reply
-    accepted: int = 0  # of its candidates, as validated by the driver
-    rejected: int = 0
-    transcript: str | None = None  # path relative to the run directory
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def sample_qa(train: Sequence[Problem], k: int, seed: int, round: int) -> list[Problem]:
@@ -161,22 +95,6 @@ def _quote(problem: str) -> str:
     return problem if len(problem) <= MAX_PROBLEM_CHARS else problem[: MAX_PROBLEM_CHARS - 3] + "..."
 
 
-def _supports_schema(model: str) -> bool:
-    """Whether litellm reports structured output (a JSON schema) for `model`; False when it does not know it."""
-    try:
-        return bool(import_litellm().supports_response_schema(model=model))
-    except Exception:  # litellm raises several types for models missing from its list
-        return False
-
-
-def _key_in_environment(model: str) -> bool:
-    """Whether the environment holds the API key litellm looks for with `model`."""
-    try:
-        return bool(import_litellm().validate_environment(model=model).get("keys_in_environment"))
-    except Exception:  # an unknown provider: let litellm report it on the call
-        return True
-
-
 class LLMProposer(Proposer):
     """Prompts an LLM (through litellm) for rewards as fenced Python blocks or structured JSON; see the module."""
 
@@ -195,8 +113,7 @@ class LLMProposer(Proposer):
         self._task = task
         self._train = tuple(train)
         self.allowed_imports = tuple(allowed_imports)
-        self._completion = completion
-        self._sleep = sleep
+        self.transport = LLMTransport(config, completion or _litellm_completion, sleep)
         self.records: list[CallRecord] = []
         self._seen: set[str] = set()  # normalised-source keys of everything proposed (dropped when repeated)
         self._names: set[str] = set()  # entry names handed out
@@ -238,9 +155,7 @@ class LLMProposer(Proposer):
 
     def reply_format(self) -> str:
         """``json`` or ``fenced``: the configured format, with ``auto`` resolved for the model."""
-        if self.config.reply_format != "auto":
-            return self.config.reply_format
-        return "json" if _supports_schema(self.config.model) else "fenced"
+        return self.transport.reply_format()
 
     def messages(self, feedback: Feedback, n: int, round: int) -> list[dict[str, str]]:
         """The chat messages for one call: the system role, and the templated task with Q/A, feedback, the reply
@@ -305,7 +220,6 @@ class LLMProposer(Proposer):
         self.records.append(record)
         messages = self.messages(feedback, n, round)
         reply = self._complete(messages, record)
-        self._usage.latency_s += record.latency_s
         if reply is None:
             record.outcome = "error"
             self._usage.failed_calls += 1
@@ -347,7 +261,7 @@ class LLMProposer(Proposer):
         if resubmitted:  # a model that repeats itself is told so, or it repeats itself again
             problems.append(f"{label} resubmitted earlier rewards unchanged ({', '.join(resubmitted)}): write new ones")
 
-    def note_verdicts(self, round: int, verdicts: Sequence[tuple[str, str, bool, Sequence[str]]]) -> None:
+    def note_verdicts(self, round: int, verdicts: Sequence[Verdict]) -> None:
         """The driver's validation outcome for candidates of `round`: (candidate id, name, accepted, reasons).
 
         Rejection reasons are quoted in the round's next call; the verdicts are added to each reply's transcript.
@@ -402,7 +316,7 @@ class LLMProposer(Proposer):
             record.round,
             record.call,
             {
-                "request": {"messages": messages, **self._request_params()},
+                "request": {"messages": messages, **self.transport.params()},
                 "reply": reply,
                 "parse": None if parsed is None else dataclasses.asdict(parsed),
                 "candidates": [{"candidate_id": c.id, "name": c.name} for c in candidates],
@@ -449,106 +363,17 @@ class LLMProposer(Proposer):
         return candidates
 
     def _complete(self, messages: list[dict[str, str]], record: CallRecord) -> str | None:
-        """The reply text, retrying transient failures; None (with `record.error`) when retries ran out."""
-        litellm = import_litellm()
-        transient = (
-            litellm.RateLimitError,
-            litellm.InternalServerError,
-            litellm.ServiceUnavailableError,
-            litellm.BadGatewayError,
-            litellm.Timeout,
-            litellm.APIConnectionError,
-        )
-        errors = litellm.exceptions
-        fatal = (  # configuration problems: every further call would fail the same way
-            errors.AuthenticationError,
-            errors.PermissionDeniedError,
-            errors.NotFoundError,
-            errors.PaymentRequiredError,
-            errors.LiteLLMUnknownProvider,
-        )
-        for attempt in range(self.config.max_retries + 1):
-            record.attempts = attempt + 1
-            started = time.perf_counter()
-            try:
-                response = self._request(messages)
-            except transient as exc:
-                record.latency_s += time.perf_counter() - started
-                record.error = redact(f"{type(exc).__name__}: {exc}")
-                record.notes.append(f"attempt {attempt + 1}: {record.error}")
-                if attempt == self.config.max_retries:
-                    break
-                self._usage.retries += 1
-                self._sleep(self._backoff(record, attempt))
-                continue
-            except fatal as exc:
-                raise ProposerError(redact(f"{self.config.model}: {type(exc).__name__}: {exc}")) from None
-            except errors.OpenAIError as exc:  # any other API error (e.g. context too long): this call yields nothing
-                record.latency_s += time.perf_counter() - started
-                record.error = redact(f"{type(exc).__name__}: {exc}")
-                return None
-            record.latency_s += time.perf_counter() - started
-            self._account(response, record)
-            record.ok, record.error = True, None
-            choice = response.choices[0]
-            record.finish_reason = getattr(choice, "finish_reason", None)
-            return str(choice.message.content or "")
-        return None
-
-    def _request_params(self) -> dict[str, Any]:
-        """Everything sent with the messages (recorded in transcripts as well)."""
-        params: dict[str, Any] = {
-            "model": self.config.model,
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
-            "timeout": self.config.timeout_s,
-            "num_retries": 0,  # retries are ours, so that each attempt is seen and recorded
-            "drop_params": True,  # e.g. a reasoning model that takes no temperature
-        }
-        if self.config.api_base:
-            params["api_base"] = self.config.api_base
-            if not _key_in_environment(self.config.model):
-                params["api_key"] = "none"  # a self-hosted server needs no key, but litellm's client wants one
-        if self.reply_format() == "json" and _supports_schema(self.config.model):
-            params["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "rewards", "schema": REWARDS_SCHEMA, "strict": True},
-            }
-        return params
-
-    def _request(self, messages: list[dict[str, str]]) -> Any:
-        kwargs: dict[str, Any] = {**self._request_params(), "messages": messages}
-        completion = self._completion or import_litellm().completion
-        return completion(**kwargs)
-
-    def _backoff(self, record: CallRecord, attempt: int) -> float:
-        """Exponential backoff with deterministic jitter (50-100% of the nominal delay)."""
-        nominal = min(self.config.max_backoff_s, self.config.backoff_s * 2**attempt)
-        jitter = random.Random(f"backoff:{self.config.seed}:{record.round}:{record.call}:{attempt}").random()
-        return nominal * (0.5 + 0.5 * jitter)
-
-    def _account(self, response: Any, record: CallRecord) -> None:
-        usage = getattr(response, "usage", None)
-        record.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        record.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        config = self.config
-        if config.input_usd_per_mtok is not None or config.output_usd_per_mtok is not None:
-            record.cost_usd = (
-                record.prompt_tokens * (config.input_usd_per_mtok or 0.0)
-                + record.completion_tokens * (config.output_usd_per_mtok or 0.0)
-            ) / 1e6
-        else:
-            try:
-                record.cost_usd = float(import_litellm().completion_cost(completion_response=response) or 0.0)
-            except Exception as exc:  # litellm raises several types for a model missing from its price list
-                record.cost_usd, record.cost_known = None, False
-                self._usage.unpriced_calls += 1
-                record.notes.append(
-                    redact(f"cost unknown ({type(exc).__name__}); set proposer.input_usd_per_mtok to price it")
-                )
-        self._usage.prompt_tokens += record.prompt_tokens
-        self._usage.completion_tokens += record.completion_tokens
-        self._usage.cost_usd += record.cost_usd or 0.0
+        """One request through the transport; its attempts, tokens, dollars and seconds join the usage."""
+        try:
+            return self.transport.complete(messages, record)
+        finally:
+            usage = self._usage
+            usage.retries += max(0, record.attempts - 1)
+            usage.latency_s += record.latency_s
+            usage.prompt_tokens += record.prompt_tokens
+            usage.completion_tokens += record.completion_tokens
+            usage.cost_usd += record.cost_usd or 0.0
+            usage.unpriced_calls += int(not record.cost_known)
 
     def _note_error(self, message: str) -> None:
         self._usage.errors = [*self._usage.errors, redact(message)][-MAX_RECORDED_ERRORS:]

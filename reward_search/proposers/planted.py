@@ -17,7 +17,7 @@ from typing import Any
 
 from reward_search.candidates.candidate import EntryError, Origin, RewardCandidate, find_entry
 from reward_search.errors import UserError
-from reward_search.proposers.base import Proposer, ProposerUsage
+from reward_search.proposers.base import Proposer, ProposerUsage, Verdict
 from reward_search.proposers.feedback import Feedback
 
 PLANTED = "planted"  # the origin proposer of a planted candidate
@@ -65,17 +65,16 @@ class PlantedProposer(Proposer):
     def planted_ids(self) -> set[str]:
         return {c.id for c in self.planted}
 
-    def note_verdicts(self, round: int, verdicts: list[tuple[str, str, bool, list[str]]]) -> None:
+    def note_verdicts(self, round: int, verdicts: Sequence[Verdict]) -> None:
         """Forward the verdicts on the wrapped proposer's own candidates (an LLM is never told of a planted one)."""
-        if hasattr(self.inner, "note_verdicts"):
-            ids = self.planted_ids()
-            self.inner.note_verdicts(round, [v for v in verdicts if v[0] not in ids])
+        ids = self.planted_ids()
+        self.inner.note_verdicts(round, [v for v in verdicts if v[0] not in ids])
 
-    def __getattr__(self, name: str) -> Any:
-        """Everything else the driver may ask of a proposer (`attach_run_dir`, `round_summary`) is the wrapped one's."""
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def attach_run_dir(self, run_dir: str | Path) -> None:
+        self.inner.attach_run_dir(run_dir)
+
+    def round_summary(self, round: int) -> str:
+        return self.inner.round_summary(round)
 
     def usage(self) -> ProposerUsage:
         return self.inner.usage()

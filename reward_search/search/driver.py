@@ -126,8 +126,7 @@ class SearchRun:
         self.metrics = metrics or SearchMetrics(config.run.name)
         self.state = DriverState.load(run_dir)
         self.failure: str | None = None  # set when a round ends with no valid candidate
-        if hasattr(proposer, "attach_run_dir"):
-            proposer.attach_run_dir(run_dir)  # transcripts of every request and reply under proposals/
+        proposer.attach_run_dir(run_dir)  # the LLM's transcripts of every request and reply under proposals/
         if self.state.proposer_state:
             proposer.load_state(self.state.proposer_state)
 
@@ -172,8 +171,7 @@ class SearchRun:
                         need -= 1
                         if need == 0:
                             break
-                if hasattr(self.proposer, "note_verdicts"):
-                    self.proposer.note_verdicts(round, verdicts)
+                self.proposer.note_verdicts(round, verdicts)
                 self._save_proposer_state()  # each call's records and spend survive a crash mid-round
         if not accepted and not have:
             self._fail_empty_round(round, attempts)
@@ -222,7 +220,7 @@ class SearchRun:
     def _fail_empty_round(self, round: int, calls: int) -> None:
         """Stop the search loudly: no valid reward came from this round's proposer calls (state is kept)."""
         self._save_proposer_state()
-        summary = getattr(self.proposer, "round_summary", lambda r: "no candidate passed validation")(round)
+        summary = self.proposer.round_summary(round)
         self.failure = (
             f"round {round}: no valid reward in {calls} proposer calls: {summary} "
             f"({self.run_dir / 'proposals' / f'round-{round}'}/)"
