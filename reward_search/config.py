@@ -204,6 +204,17 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class PrescreenConfig:
+    """The zero-training pre-screen (candidates/prescreen.py): what a candidate does on the rollout bank."""
+
+    # off: not shown; record: computed and shown (feedback, records, report); order and filter are not built yet.
+    mode: Literal["off", "record"] = "record"
+    min_auc: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})  # for the future `filter` mode
+    min_signal: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    novelty: float = field(default=0.99, metadata={"min": 0.0, "max": 1.0})  # rank correlation of "behaves like"
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """Rounds, trial resources, concurrency, retries, early stopping and budgets of a search."""
 
@@ -233,6 +244,7 @@ class SearchConfig:
     budget_usd: float | None = field(default=None, metadata={"min": 0.0})
     max_candidates: int | None = field(default=None, metadata=_positive())
     dashboard: bool = True  # start Ray's dashboard with a local cluster
+    prescreen: PrescreenConfig = field(default_factory=PrescreenConfig)
 
 
 @dataclass(frozen=True)

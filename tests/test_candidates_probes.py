@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from reward_search.candidates.bank import default_bank
 from reward_search.candidates.candidate import CandidateStore
-from reward_search.candidates.probes import CORRECT_LABELS, LABELS, WRONG_LABELS, _sample_items, probe_batches
+from reward_search.candidates.probes import CORRECT_LABELS, WRONG_LABELS, _sample_items, probe_batches
 from reward_search.candidates.sandbox import CandidateRunner
 from reward_search.candidates.settings import CandidatesConfig, ProbeConfig
 from reward_search.candidates.validation import validate_source
@@ -11,13 +12,20 @@ from reward_search.task.base_rewards import BASE_REWARDS
 from reward_search.task.grading import extract_answer, is_correct
 
 
-def test_probe_set_covers_labels_shapes_and_sizes():
-    batches = probe_batches(ProbeConfig())
-    sizes = {len(b.probes) for b in batches}
-    assert {1, 16} <= sizes
-    assert any(b.chat for b in batches) and any(not b.chat for b in batches)
-    labels = {p.label for b in batches for p in b.probes}
-    assert labels == set(LABELS)
+def test_probe_calls_are_training_shaped_groups_of_the_bank():
+    bank = default_bank()
+    calls = probe_batches(ProbeConfig(), bank, "some-id", 25)
+    assert len(calls) == 25 and [b.check for b in calls[-2:]] == ["fresh", "fresh"]
+    rows = {p.row for b in calls for p in b.probes if p.row >= 0}
+    assert rows == set(range(bank.size))  # every bank completion is probed
+    formats = {p.format for b in calls for p in b.probes}
+    assert {"tags", "think", "empty", "very_long"} <= formats
+    for batch in calls:
+        per_group: dict[int, int] = {}
+        for probe in batch.probes:
+            per_group[probe.group] = per_group.get(probe.group, 0) + 1
+        assert len(per_group) <= ProbeConfig().prompts_per_call
+    assert probe_batches(ProbeConfig(), bank, "some-id", 25)[3].probes == calls[3].probes  # the same draws again
 
 
 def test_labels_are_true_to_the_grader():
@@ -71,7 +79,11 @@ def test_report_is_stored_with_the_candidate(tmp_path):
     assert stored.status == "accepted"
     assert stored.probe["deterministic"] is True
     assert stored.probe["score_min"] <= stored.probe["mean_wrong"] <= stored.probe["mean_correct"]
-    assert stored.probe["calls"] >= 8 and stored.probe["max_ms_per_completion"] >= 0
+    assert (
+        stored.probe["calls"] >= CandidatesConfig().reprobe_every
+        and stored.probe["prescreen"]["applicable"]
+        and stored.probe["max_ms_per_completion"] >= 0
+    )
 
 
 def test_wrong_answers_are_realistic_and_graded_wrong_in_every_format():
@@ -100,27 +112,6 @@ def test_a_slip_propagates_through_later_steps():
     assert final == "117"
 
 
-def test_probe_layout_is_secret_and_checks_are_interleaved():
-    config = ProbeConfig()
-    one, two = probe_batches(ProbeConfig(seed=1)), probe_batches(ProbeConfig(seed=2))
-    assert [p.text for b in one for p in b.probes] != [p.text for b in two for p in b.probes]
-    for calls in (one, two, probe_batches(config)):
-        checks = [b for b in calls if b.check]
-        assert sorted(b.check for b in checks) == ["fresh", "permuted", "repeat"]
-        assert calls[-1].check == "fresh"
-        permuted = next(b for b in checks if b.check == "permuted")
-        assert sorted(permuted.order) == list(range(len(permuted.probes)))
-        pairs: dict[int, list] = {}
-        for batch in calls:
-            if not batch.check:
-                for probe in batch.probes:
-                    if probe.pair >= 0:
-                        pairs.setdefault(probe.pair, []).append(probe)
-        assert len(pairs) >= 16
-        for correct, wrong in (sorted(ps, key=lambda p: not p.label.startswith("correct")) for ps in pairs.values()):
-            assert correct.question == wrong.question and correct.label.split("_")[1] == wrong.label.split("_")[1]
-
-
 PREFERS_WRONG_WHEN = (
     "import re\n"
     "def reward(prompts, completions, answer, **kwargs):\n"
@@ -135,13 +126,12 @@ PREFERS_WRONG_WHEN = (
 )
 
 
-def test_anti_correct_needs_most_matched_pairs_and_weaker_is_a_warning():
-    # Golds of the 8 probe items: 99 45 360 10 10 40 7 108. Preferring wrong answers on 3 of 8 items (6 of 16
-    # pairs) is a weak signal: accepted with a warning. On 5 of 8 items (10 of 16 pairs): anti-correct.
+def test_a_preference_for_wrong_answers_on_one_question_is_only_a_warning():
+    gold = default_bank().groups[0][0].answer
     with CandidateRunner() as runner:
-        weak = validate_source(PREFERS_WRONG_WHEN.format(condition="int(a) < 20"), runner)
-        bad = validate_source(PREFERS_WRONG_WHEN.format(condition="int(a) >= 40"), runner)
+        weak = validate_source(PREFERS_WRONG_WHEN.format(condition=f"a == {gold!r}"), runner)
+        bad = validate_source(PREFERS_WRONG_WHEN.format(condition="True"), runner)
     assert weak.accepted, weak.reasons
-    assert weak.probe["pairs_wrong_preferred"] == 6 and weak.probe["pairs"] == 16
+    assert 0 < weak.probe["pairs_wrong_preferred"] < weak.probe["pairs"] / 2
     assert weak.warnings and "weak answer signal" in weak.warnings[0]
-    assert not bad.accepted and "anti-correct" in bad.reasons[0] and "10 of 16" in bad.reasons[0]
+    assert not bad.accepted and "anti-correct" in bad.reasons[0] and "decisive pairs" in bad.reasons[0]

@@ -1,13 +1,13 @@
 """Spot re-probes on the real path: a time bomb offered by a replayed LLM reply in a real smoke search.
 
 The bomb counts its calls in its worker: honest for its first `HONEST_CALLS`, inverted after. Validation makes
-`VALIDATION_CALLS` = 8 calls (`probes.probe_batches` with the default 8 problems: 5 training-shaped batches, a repeat
-and a permuted copy of one of them, all in one worker, then the same batch in a fresh worker), so at most 7 in one
-worker: with `HONEST_CALLS` = 7 the bomb passes validation honestly. A trial's reward starts a fresh worker, and
-the spot re-probes (`candidates.reprobe_every=1`: after every training call) run in that worker and count as calls:
-training call k is worker call 2k-1 and its re-probe worker call 2k, so the re-probe after training call 4 (worker
-call 8) is the first inverted call. TRL scores each training step once, so the trial fails during step 4 (3 steps
-done) of `training.steps=5`.
+`VALIDATION_CALLS` = 8 calls (`probes.probe_batches` on the shipped bank with `candidates.reprobe_every=1`, so one
+pass only: 5 batches of two bank groups, one reordered repeat, then two batches each in a fresh worker), so at most
+6 in one worker: with `HONEST_CALLS` = 6 the bomb passes validation honestly. A trial's reward starts a fresh
+worker, and the spot re-probes (`candidates.reprobe_every=1`: after every training call) run in that worker and
+count as calls: training call k is worker call 2k-1 and its re-probe worker call 2k, so the re-probe after training
+call 4 (worker call 8) is the first checked call after the bomb went off (worker call 7). TRL scores each training
+step once, so the trial fails during step 4 (3 steps done) of `training.steps=5`.
 
 One module-scoped search holds every assertion: round 1 is the bomb, round 2 an honest reward proposed with round 1's
 feedback; finalize trains the best recipe (the honest one) and the random control (both rewards, so the bomb runs
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "experiments" / "smoke.yaml"
 MODEL = "anthropic/claude-sonnet-4-5"  # in litellm's local price list: mock calls have a known cost
 VALIDATION_CALLS = 8
-HONEST_CALLS = 7
+HONEST_CALLS = 6
 BOMB = f"""
 _CALLS = [0]
 
@@ -58,7 +58,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_validation_makes_the_calls_the_bomb_is_timed_for():
-    """The call count the module docstring relies on: 8 calls, 7 of them in the first worker."""
+    """The call count the module docstring relies on: 8 calls, 6 of them in the first worker."""
     calls = probe_batches(ProbeConfig(seed=0))
     assert len(calls) == VALIDATION_CALLS and [b.check for b in calls].index("fresh") == HONEST_CALLS
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reward_search.candidates.escape import shown
+from reward_search.candidates.prescreen import describe as prescreen_line
 from reward_search.candidates.sandbox import CandidateRunner
 from reward_search.candidates.settings import CandidatesConfig
 from reward_search.candidates.validation import Verdict, validate_source
@@ -114,13 +115,15 @@ def _describe(verdict: Verdict) -> str:
         lines = [
             f"accepted: {name} (scores {p['score_min']:g}..{p['score_max']:g}; mean on correct "
             f"{p['mean_correct']:.3g} vs wrong {p['mean_wrong']:.3g}; correct preferred in "
-            f"{p['pairs_correct_preferred']} of {p['pairs']} matched pairs; "
+            f"{p['pairs_correct_preferred']} of {p['pairs']} decisive pairs; "
             f"{p['max_ms_per_completion']:.2f} ms/completion)"
         ]
     else:
         lines = [f"rejected: {name} at {verdict.stage}"]
         lines += [f"  - {shown(reason)}" for reason in verdict.reasons]
     lines += [f"  warning: {shown(warning)}" for warning in verdict.warnings]
+    if verdict.probe and "prescreen" in verdict.probe:
+        lines.append(f"  {prescreen_line(verdict.probe['prescreen'])}")
     if verdict.layers:
         lines.append(f"  sandbox layers: {describe_layers(verdict.layers)}")
     return "\n".join(lines)

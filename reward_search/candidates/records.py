@@ -48,6 +48,11 @@ class LeaderboardEntry:
     conditioned_on: int | None = None  # finished results the feedback of its proposal included (None: unknown)
     updated: float = 0.0  # unix time of the last change
 
+    @property
+    def prescreen(self) -> dict[str, Any] | None:
+        """The zero-training pre-screen of its validation (candidates/prescreen.py): AUC, signal, signature, cost."""
+        return (self.probe or {}).get("prescreen")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -4,8 +4,9 @@
 and ``__name__`` = the candidate's name (so TRL logs ``rewards/<name>/mean``). A failed call (timeout, crash,
 invalid result) gives ``None`` for every completion, which TRL masks; after `max_failed_calls` failures it raises
 `CandidateCrashed`, which the trainer turns into trial status ``crashed``. Every call is held to the probes'
-per-completion time budget (over it counts as a failed call), and every `reprobe_every` calls a few probe
-completions are re-scored in the same worker: scores that differ from validation raise `CandidateDrifted`
+per-completion time budget (over it counts as a failed call), and every `reprobe_every` calls one bank group
+(the validated completions of one prompt, in training's chat form, drawn from the run's secret) is re-scored in
+the same worker: scores that differ from validation raise `CandidateDrifted`
 (trial status ``failed``), which catches a candidate that behaved only while it was being validated. It pickles
 as (candidate, config) and starts its worker lazily in whichever process and thread first calls it (Ray Tune trials
 run in a non-main thread).

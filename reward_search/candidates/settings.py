@@ -80,14 +80,33 @@ class SandboxConfig:
 class ProbeConfig:
     """Behavioural probes run before a candidate is accepted."""
 
-    problems: int = field(default=8, metadata={"min": 2})  # GSM8K items the labelled completions are built from
+    problems: int = field(default=8, metadata={"min": 2})  # GSM8K items of the older labelled probes (benchmarks)
     max_ms_per_completion: float = field(default=50.0, metadata={"min": 0.001})  # in probes and every call
-    # Matched pairs (same question, same format, correct vs realistic wrong): rejected as anti-correct when the
-    # wrong one scores higher in more than this share; a weaker preference is only a warning.
+    # Decisive pairs (same question and format, a correct and a wrong completion that score differently): rejected
+    # as anti-correct when the wrong one scores higher in more than this share of them in any format training
+    # produces; a weaker preference is only a warning.
     anti_correct_share: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
-    seed: int | None = None  # the probes' shuffling/interleaving seed; None draws a fresh secret one per validation
+    # The run's secret: probe draws are seeded from it and the candidate's id, so one candidate gets one verdict.
+    # None: derived from the bank's fingerprint (`rewards check` on one bank is repeatable).
+    seed: int | None = None
     long_completion_chars: int = field(default=20_000, metadata={"min": 1000})
+    prompts_per_call: int = field(default=2, metadata={"min": 1})  # bank groups per call (training's prompts_per_step)
+    # A format's decisive pairs (scores differ) decide "anti-correct" only from this many on.
+    min_decisive: int = field(default=4, metadata={"min": 1})
     min_score_spread: float = 1e-9  # a reward whose scores all lie within this is constant (zero GRPO advantage)
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """The rollout bank the probes draw from (candidates/bank.py reads it, training/bank.py builds it)."""
+
+    # A Parquet bank to use (and to rebuild in place when its fingerprint is not the run's); None: the cache
+    # under the user cache dir for a run, and the bank shipped for the embedded model for `rewards check`.
+    path: str | None = None
+    questions: int = field(default=8, metadata={"min": 1})  # training-pool questions sampled
+    samples: int | None = field(default=None, metadata={"min": 2})  # per question; None: generations_per_prompt
+    seed: int = 0
+    fingerprint: str = ""  # the run's expected fingerprint (set by the driver); a bank with another is refused
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,7 @@ class CandidatesConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
+    bank: BankConfig = field(default_factory=BankConfig)
     # A training-time reward whose calls fail (timeout, crash, invalid result) this many times ends its trial.
     max_failed_calls: int = field(default=5, metadata={"min": 1})
     # Spot re-probes in training: every `reprobe_every` calls, a few probe completions are re-scored in the same

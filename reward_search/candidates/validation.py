@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from reward_search.candidates.bank import default_bank
 from reward_search.candidates.candidate import EntryError, RewardCandidate, find_entry
 from reward_search.candidates.escape import shown
 from reward_search.candidates.policy import check_source
@@ -95,8 +96,17 @@ def validate_candidate(
     if not loaded.ok:
         return _reject(candidate.name, "load", [f"{loaded.kind}: {loaded.error}"], candidate)
     layers = runner.facts(candidate.source, candidate.name)
+    bank = default_bank(config.bank.path, config.bank.fingerprint)  # a BankError is the run's, not the candidate's
     try:
-        probe = run_probes(runner, candidate.source, candidate.name, config.probes)
+        probe = run_probes(
+            runner,
+            candidate.source,
+            candidate.name,
+            config.probes,
+            bank=bank,
+            key=candidate.id,
+            min_calls=config.reprobe_every,
+        )
     except Exception as exc:  # whatever a reply does to decoding or statistics, it rejects only this candidate
         return _reject(candidate.name, "probe", [f"probe failed: {type(exc).__name__}: {shown(exc, 200)}"], candidate)
     probe["layers"] = layers

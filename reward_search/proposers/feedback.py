@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reward_search.candidates.escape import shown
+from reward_search.candidates.prescreen import describe as prescreen_line
 from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
 from reward_search.proposers.settings import ProposerConfig
 
@@ -186,6 +187,8 @@ def _blocks(feedback: Feedback) -> list[_Block]:
         description = f"\n{_shorten(e.description)}" if e.description else ""
         for warning in (e.probe or {}).get("warnings") or []:  # probe warnings (weak answer signal)
             description += f"\nProbe warning: {_shorten(str(warning))}"
+        if e.prescreen:  # what it did on the policy's own rollouts, before training
+            description += "\nP" + prescreen_line(e.prescreen)[1:]
         blocks.append(_Block("sources", (3, i), f"{header}{description}\n```python\n{e.source.strip()}\n```"))
     for i, e in enumerate(feedback.ranked):
         line = _curve_line(e)
