@@ -1,9 +1,12 @@
-"""Shared fixtures: one model cache per test run (the embedded model is converted once), offline hub."""
+"""Shared fixtures: one model cache per test run (the embedded model is converted once), offline hub, and the one
+real smoke search (`smoke_run`) that the report and tracking tests both read (docs/TESTS.md: the three layers)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,16 +35,30 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["REWARD_SEARCH_CACHE"] = _SESSION_CACHE[0]
 
 
-# The longest tests (measured on 2 cores), started first so that no worker is left with one at the end.
+# The longest tests (a CI run's --durations on 2 cores, setup included), started first so that no worker is left
+# with one at the end: 356, 267 (with test_tracking.py's, the shared smoke run), 199, 132, 112, 100, 84, 77, 62 s.
 LONGEST_FIRST = (
     "test_a_shortened_demo_leaderboard_is_not_all_tied",
     "test_report_files_images_and_links_resolve",
-    "test_two_gloo_workers_train_resume_after_a_kill_and_leave_one_worker_artefacts",
+    "test_the_bomb_fails_in_its_trial_with_the_reprobe_reason",
     "test_finalize_after_a_small_search_and_resume",
-    "test_killed_driver_resumes_without_retraining",
+    "test_two_gloo_workers_train_resume_after_a_kill_and_leave_one_worker_artefacts",
     "test_smoke_search_with_every_fidelity_switch_reports_its_fidelity_table",
+    "test_killed_driver_resumes_without_retraining",
+    "test_smoke_benchmark_runs_every_arm_through_the_real_search",
+    "test_multi_node_gpu_placement_and_node_loss",
     "test_smoke_run_measures_every_stage",
 )
+# Files whose tests share one expensive fixture: xdist sends each such group to one worker as a whole (the scheduler
+# below), so the fixture is built once per session. Every other test is its own unit of work.
+SHARED_FIXTURE_GROUPS = {
+    "tests/test_report.py": "smoke_run",  # the session's real smoke search (smoke_run), read by both files
+    "tests/test_tracking.py": "smoke_run",
+    "tests/test_reprobe_path.py": "bomb_run",
+    "tests/test_damage.py": "interrupted_run",
+    "tests/test_candidates_corpus.py": "corpus_session",
+    "tests/test_ops_cluster.py": "local_head",
+}
 
 
 def _order(item: pytest.Item) -> tuple[int, int]:
@@ -68,6 +85,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if group[id(item)]:
             first[group[id(item)]] = min(first.get(group[id(item)], _order(item)), _order(item))
     items.sort(key=lambda item: (first.get(group[id(item)]) or _order(item), group[id(item)]))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`-n N` (dist load) schedules single tests, except the groups above, which go to one worker each."""
+    if config.getoption("dist", "load") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SHARED_FIXTURE_GROUPS.get(nodeid.split("::", 1)[0], nodeid)
+
+    config.option.loadscopereorder = False  # keep the longest-first order of pytest_collection_modifyitems
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -99,3 +130,34 @@ def gsm8k_full() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("reward_search.task.data").joinpath("gsm8k_sample")))
+
+
+SMOKE_RUN_ARGS = (
+    "--set",
+    "run.name=shared",
+    "--set",
+    "search.rounds=2",
+    "--set",
+    "search.candidates_per_round=2",
+    "--set",
+    "finalize.seeds=2",
+    "--set",
+    "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: diverse, kind: diverse, k: 2}]",
+    "--set",
+    "tracking.kind=mlflow",  # into <run dir>/mlruns: tests/test_tracking.py reads it
+)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's one real small search through the CLI: the smoke preset, 2 rounds x 2 candidates, finalize with
+    2 recipes, the baseline and a random control on 2 seeds, MLflow tracking on. Its tests only read it."""
+    if "REWARD_SEARCH_TEST_SMOKE_RUN" in os.environ:  # reuse a finished one while developing (as the cache above)
+        return Path(os.environ["REWARD_SEARCH_TEST_SMOKE_RUN"])
+    folder = tmp_path_factory.mktemp("smoke-run") / "run"
+    command = [sys.executable, "-c", "import sys; from reward_search.cli import main; sys.exit(main())", "run"]
+    command += [str(REPO / "experiments" / "smoke.yaml"), *SMOKE_RUN_ARGS, "--run-dir", str(folder)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert done.returncode == 0, f"smoke run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert (folder / "finalize.json").is_file()
+    return folder

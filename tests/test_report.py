@@ -6,10 +6,8 @@ The browser test needs Debian's `chromium` (`scripts/ensure_chromium.sh` install
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -27,18 +25,6 @@ from reward_search.search.leaderboard import LeaderboardCore
 REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("rounds", "progress", "curves", "forest", "mcnemar")
-RUN_ARGS = (
-    "run",
-    str(REPO / "experiments" / "smoke.yaml"),
-    "--set",
-    "search.rounds=2",
-    "--set",
-    "search.candidates_per_round=2",
-    "--set",
-    "finalize.seeds=2",
-    "--set",
-    "finalize.recipes=[{name: top2, kind: top_k, k: 2}, {name: diverse, kind: diverse, k: 2}]",
-)
 
 
 class _Refs(HTMLParser):
@@ -70,27 +56,11 @@ def _assert_png(path: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real small run (2 rounds × 2 candidates, 2 recipes, baseline, control, 2 seeds) for this module."""
-    folder = tmp_path_factory.mktemp("report") / "run"
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from reward_search.cli import main; sys.exit(main())",
-        *RUN_ARGS,
-        "--run-dir",
-        str(folder),
-    ]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ))
-    assert done.returncode == 0, f"smoke run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    assert (folder / "finalize.json").is_file()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def report(run_dir: Path) -> Path:
-    assert main(["report", str(run_dir), "--resamples", "1000"]) == 0
-    return run_dir / "report"
+def report(smoke_run: Path) -> Path:
+    """The report of the session's real small run (tests/conftest.py smoke_run: 2 rounds x 2 candidates, 2 recipes,
+    baseline, control, 2 seeds)."""
+    assert main(["report", str(smoke_run), "--resamples", "1000"]) == 0
+    return smoke_run / "report"
 
 
 @pytest.mark.slow

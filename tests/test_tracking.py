@@ -24,36 +24,17 @@ SMOKE = REPO / "experiments" / "smoke.yaml"
 
 
 @pytest.fixture(scope="module")
-def tracked(tmp_path_factory):
-    """One smoke search logged to a local MLflow file store: (store folder, done entries, scratch folder)."""
-    import ray
+def tracked(smoke_run, tmp_path_factory):
+    """The session's real smoke search (tests/conftest.py smoke_run: 2 rounds x 2 candidates, `tracking.kind: mlflow`
+    into <run dir>/mlruns, then finalize): (store folder, done entries, scratch folder)."""
+    from reward_search.search.leaderboard import load_entries
 
-    from reward_search.search.driver import run_search
-
-    tmp_path = tmp_path_factory.mktemp("tracked")
-    store = tmp_path / "mlruns"
-    config = load_config(
-        SMOKE,
-        [
-            f"run.storage_path={tmp_path}",
-            "run.name=tracked",
-            "search.rounds=1",
-            "search.candidates_per_round=2",
-            "search.dashboard=false",
-            "finalize.enabled=false",
-            "tracking.kind=mlflow",
-            f"tracking.uri={store}",
-        ],
-    )
-    if ray.is_initialized():
-        ray.shutdown()
-    try:
-        outcome = run_search(config, verbose=False)
-    finally:
-        ray.shutdown()
-    done = [e for e in outcome.entries if e.status == "done"]
-    assert len(done) == 2, [(e.name, e.status, e.reasons) for e in outcome.entries]
-    return store, done, tmp_path
+    entries = load_entries(smoke_run)
+    done = [e for e in entries if e.status == "done"]
+    assert len(done) == len(entries) == 4, [(e.name, e.status, e.reasons) for e in entries]
+    with pytest.MonkeyPatch.context() as patch:  # the client reads the run's file store, as the search wrote it
+        patch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        yield smoke_run / "mlruns", done, tmp_path_factory.mktemp("tracked")
 
 
 @pytest.mark.slow
@@ -62,7 +43,7 @@ def test_the_smoke_search_becomes_nested_mlflow_runs(tracked):
 
     store, done, tmp_path = tracked
     client = MlflowClient(tracking_uri=store.resolve().as_uri())
-    experiment = client.get_experiment_by_name("tracked")
+    experiment = client.get_experiment_by_name("shared")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1
@@ -115,7 +96,7 @@ def test_the_mlflow_ui_shows_the_search_and_its_trials(tracked):
     if browser is None:
         pytest.fail("chromium is not installed: run scripts/ensure_chromium.sh (make test does)")
     client = MlflowClient(tracking_uri=store.resolve().as_uri())
-    experiment = client.get_experiment_by_name("tracked")
+    experiment = client.get_experiment_by_name("shared")
     runs = client.search_runs([experiment.experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
