@@ -43,6 +43,7 @@ from reward_search.proposers.base import (
 from reward_search.proposers.completion import complete_module, definitions
 from reward_search.proposers.feedback import Feedback
 from reward_search.proposers.parsing import ParsedReply, parse_reply
+from reward_search.proposers.replay import recorded_reply
 from reward_search.proposers.settings import ProposerConfig
 from reward_search.proposers.transcripts import FOLDER, TranscriptStore, relative_path
 from reward_search.proposers.transport import CallRecord, LLMTransport, import_litellm, redact
@@ -213,13 +214,15 @@ class LLMProposer(Proposer):
                 f"{len(self.records)} LLM calls); raise the budget or stop the search"
             )
         call = self._next_call(round)
-        while self.transcripts is not None and self.transcripts.path(round, call).exists():
+        messages = self.messages(feedback, n, round)
+        record = CallRecord(round=round, call=call, model=self.config.model)
+        replayed = recorded_reply(self.transcripts, record, messages, redact)  # a killed driver's call, reissued
+        while replayed is None and self.transcripts is not None and self.transcripts.path(round, call).exists():
             call += 1  # a file of a session that died before saving its state: never overwrite it
             self._calls[round] = call + 1
-        record = CallRecord(round=round, call=call, model=self.config.model)
+        record.call = call
         self.records.append(record)
-        messages = self.messages(feedback, n, round)
-        reply = self._complete(messages, record)
+        reply = self._complete(messages, record, replayed)
         if reply is None:
             record.outcome = "error"
             self._usage.failed_calls += 1
@@ -362,10 +365,11 @@ class LLMProposer(Proposer):
             )
         return candidates
 
-    def _complete(self, messages: list[dict[str, str]], record: CallRecord) -> str | None:
-        """One request through the transport; its attempts, tokens, dollars and seconds join the usage."""
+    def _complete(self, messages: list[dict[str, str]], record: CallRecord, replayed: str | None = None) -> str | None:
+        """One request through the transport (or its `replayed` reply, `replay.py`); its attempts, tokens, dollars
+        and seconds join the usage."""
         try:
-            return self.transport.complete(messages, record)
+            return replayed if replayed is not None else self.transport.complete(messages, record)
         finally:
             usage = self._usage
             usage.retries += max(0, record.attempts - 1)

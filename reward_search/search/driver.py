@@ -23,7 +23,8 @@ from reward_search.candidates.records import LeaderboardEntry
 from reward_search.candidates.status import FINISHED, UNTRAINED, WAITING, Status
 from reward_search.config import ExperimentConfig, dump_config, load_config, to_plain
 from reward_search.errors import UserError
-from reward_search.proposers.base import EmptyRound
+from reward_search.ops.killpoint import kill_point
+from reward_search.proposers.base import EmptyRound, Verdict
 
 STATE_FILE = "driver_state.json"
 CONFIG_FILE = "config.yaml"
@@ -40,6 +41,9 @@ class DriverState:
     proposer_usage: dict[str, Any] = dataclasses.field(default_factory=dict)
     duplicates_skipped: int = 0
     sessions: int = 0
+    # The proposer call in flight, saved before it is issued: {round, n, attempts, duplicates_skipped,
+    # proposer_state}. A driver killed before the call's candidates were all recorded re-issues it from that state.
+    pending_call: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, run_dir: Path) -> DriverState:
@@ -114,6 +118,15 @@ def prepare_run_dir(config: ExperimentConfig, run_dir: Path) -> None:
     )
 
 
+@dataclass
+class _Filling:
+    """A round being filled: candidates still wanted, proposer calls made, ids accepted so far."""
+
+    need: int
+    attempts: int
+    accepted: list[str] = dataclasses.field(default_factory=list)
+
+
 class SearchRun:
     """One driver session over a run directory."""
 
@@ -138,7 +151,11 @@ class SearchRun:
         return ray.get(self.leaderboard.all.remote())
 
     def fill_round(self, round: int, wanted: int) -> list[str]:
-        """Propose and validate until `round` has `wanted` accepted candidates (bounded attempts)."""
+        """Propose and validate until `round` has `wanted` accepted candidates (bounded attempts).
+
+        A call that a killed driver left half-recorded (`DriverState.pending_call`) is issued again first, from the
+        proposer state saved before it, so the same candidates come out; those already recorded keep their verdicts.
+        """
         from reward_search.candidates.candidate import normalise_source
         from reward_search.candidates.sandbox import CandidateRunner
         from reward_search.proposers.feedback import build_feedback
@@ -146,40 +163,91 @@ class SearchRun:
         self.metrics.round(round)
         entries = self.entries()
         have = [e for e in entries if e.round == round and e.status != Status.REJECTED]
-        need = wanted - len(have)
+        recorded = {e.candidate_id: e for e in entries if e.round == round}
         seen = {normalise_source(e.source) for e in entries}
         shown, conditioned_on = self.feedback_entries(entries, round)
         feedback = build_feedback(shown, round, self.config.proposer, self.config.selection.metric)
         io.write_text(self.run_dir / "feedback" / f"round-{round}.md", feedback.render())  # linked from the report
-        accepted: list[str] = []
-        attempts = 0
+        pending = self.state.pending_call if (self.state.pending_call or {}).get("round") == round else None
+        filling = _Filling(need=wanted - len(have), attempts=0)
         with CandidateRunner(self.config.candidates.sandbox, self.config.candidates.policy) as runner:
-            while need > 0 and attempts < self.config.search.max_proposal_attempts:
-                attempts += 1
-                batch = self.proposer.propose(feedback, need, round)
+            while pending is not None or (
+                filling.need > 0 and filling.attempts < self.config.search.max_proposal_attempts
+            ):
+                replayed = recorded if pending is not None else {}
+                n = self._begin_call(round, filling, pending)
+                pending = None
+                batch = self.proposer.propose(feedback, n, round)
+                kill_point("propose")
                 self.metrics.proposed(len(batch))
-                verdicts: list[tuple[str, str, bool, list[str]]] = []  # told to the proposer (self-correction)
-                for candidate in batch:
-                    shape = normalise_source(candidate.source)
-                    if shape in seen:
-                        self.state.duplicates_skipped += 1
-                        continue
-                    seen.add(shape)
-                    added_id = self._record_candidate(candidate, runner, round, conditioned_on, verdicts)
-                    if added_id is not None:
-                        accepted.append(added_id)
-                        need -= 1
-                        if need == 0:
-                            break
+                verdicts = self._record_batch(batch, round, runner, conditioned_on, seen, replayed, filling)
                 self.proposer.note_verdicts(round, verdicts)
+                self.state.pending_call = None
                 self._save_proposer_state()  # each call's records and spend survive a crash mid-round
-        if not accepted and not have:
-            self._fail_empty_round(round, attempts)
+        if not filling.accepted and not have:
+            self._fail_empty_round(round, filling.attempts)
         self.state.proposed_rounds = sorted({*self.state.proposed_rounds, round})
         self._save_proposer_state()
         usage = self.proposer.usage()
         self.metrics.llm_usage(usage.prompt_tokens + usage.completion_tokens, usage.cost_usd)
-        return accepted
+        return filling.accepted
+
+    def _begin_call(self, round: int, filling: _Filling, pending: dict[str, Any] | None) -> int:
+        """Save the call about to be issued (or restore the interrupted one); the `n` to ask for."""
+        if pending is not None:  # replay: the proposer as it was before the interrupted call
+            self.proposer.load_state(pending["proposer_state"])
+            self.state.duplicates_skipped = int(pending["duplicates_skipped"])
+            filling.attempts = int(pending["attempts"])
+            n = int(pending["n"])
+        else:
+            n = filling.need
+        self.state.pending_call = {
+            "round": round,
+            "n": n,
+            "attempts": filling.attempts,
+            "duplicates_skipped": self.state.duplicates_skipped,
+            "proposer_state": self.proposer.state(),
+        }
+        self.state.save(self.run_dir)
+        filling.attempts += 1
+        return n
+
+    def _record_batch(
+        self,
+        batch: Sequence[Any],
+        round: int,
+        runner: Any,
+        conditioned_on: int,
+        seen: set[str],
+        recorded: dict[str, LeaderboardEntry],
+        filling: _Filling,
+    ) -> list[Verdict]:
+        """Validate and record one call's new candidates in order, until the round is full; the verdicts.
+
+        In a replayed call, the candidates in `recorded` (recorded before the kill) are not validated again: their
+        recorded verdicts count.
+        """
+        from reward_search.candidates.candidate import normalise_source
+
+        verdicts: list[Verdict] = []  # told to the proposer (self-correction)
+        for candidate in batch:
+            known = recorded.get(candidate.id)
+            if known is not None:  # the round's `have` already counts it
+                verdicts.append((known.candidate_id, known.name, known.status != Status.REJECTED, known.reasons))
+                continue
+            if filling.need <= 0:
+                break
+            shape = normalise_source(candidate.source)
+            if shape in seen:
+                self.state.duplicates_skipped += 1
+                continue
+            seen.add(shape)
+            added_id = self._record_candidate(candidate, runner, round, conditioned_on, verdicts)
+            kill_point("validate")
+            if added_id is not None:
+                filling.accepted.append(added_id)
+                filling.need -= 1
+        return verdicts
 
     def _record_candidate(
         self,
@@ -187,7 +255,7 @@ class SearchRun:
         runner: Any,
         round: int,
         conditioned_on: int,
-        verdicts: list[tuple[str, str, bool, list[str]]],
+        verdicts: list[Verdict],
     ) -> str | None:
         """Validate one new candidate, add it to the leaderboard and to `verdicts`; its id when newly accepted."""
         import ray

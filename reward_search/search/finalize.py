@@ -395,6 +395,9 @@ def finalize_run(
     jobs = plan_jobs(config, ranked, control_pool(entries), stored_members(run_dir))
     known: dict[str, FinalJob] = {}
     run_jobs(config, run_dir, jobs, "recipes", trainable, verbose, known)
+    from reward_search.ops.killpoint import kill_point  # a test hook, inert unless its variable is set
+
+    kill_point("finalize")
     best = best_job(jobs, config.selection.metric)
     seeds = seed_jobs(config, best) if best is not None else []
     run_jobs(config, run_dir, seeds, "seeds", trainable, verbose, known)

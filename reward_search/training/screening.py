@@ -183,6 +183,9 @@ def _final_evaluation(
     generation = config.training.generation  # the fast backend's static-cache path where configured
     selection = evaluate(policy, task, _selection_problems(config, splits), evaluation, False, generation)
     io.write_parquet(out / "selection.parquet", selection.records)
+    from reward_search.ops.killpoint import kill_point  # a test hook, inert unless its variable is set
+
+    kill_point("evaluate")
     result.metrics = selection.summary()
     tokens = selection.tokens_generated
     if config.training.eval_test and config.training.selection_split != "test":
