@@ -58,6 +58,7 @@ SHARED_FIXTURE_GROUPS = {
     "tests/test_damage.py": "interrupted_run",
     "tests/test_candidates_corpus.py": "corpus_session",
     "tests/test_ops_cluster.py": "local_head",
+    "tests/test_kill_points.py": "kill_references",  # one unkilled reference search per variant
 }
 
 
