@@ -143,7 +143,6 @@ class ReplayClock:
 
     def start_round(self, round: int, wanted: int) -> None:
         """The searcher's proposing, in virtual time: candidates appear after the modelled latency."""
-        self.searcher.round = round
         done_at = self.now + self.latency[0] + self.latency[1] * wanted
         self.proposal = (done_at, round, wanted, self.finished)
 
@@ -162,9 +161,7 @@ class ReplayClock:
         self.made += wanted
         self.proposal = None
         with self.searcher._lock:
-            self.searcher.queue.extend((round, cid) for cid in accepted)
-            self.searcher.proposed_rounds.add(round)
-            self.searcher.accepted_total += len(accepted)
+            self.searcher.rules.proposed(round, wanted, accepted)
             self.searcher._maybe_propose()
 
     def _hand_out(self) -> None:

@@ -280,3 +280,27 @@ def test_structured_output_where_litellm_reports_it_else_fenced_blocks(train):
         assert (
             "response_format" not in kwargs and "### Reward: <entry function name>" in kwargs["messages"][1]["content"]
         )
+
+
+def test_planted_proposer_forwards_every_hook_and_hides_planted_verdicts(train, tmp_path):
+    """The hooks are Proposer methods: the wrapper forwards each explicitly, and base proposers answer no-ops."""
+    from reward_search.proposers.planted import PlantedProposer, read_planted
+    from reward_search.proposers.random import RandomProposer
+
+    planted_file = tmp_path / "constant.py"
+    planted_file.write_text("def constant(prompts, completions, **kwargs):\n    return [1.0 for _ in completions]\n")
+    inner = _proposer(train, [json.dumps(GOOD)])
+    proposer = PlantedProposer(inner, read_planted([str(planted_file)]))
+    proposer.attach_run_dir(tmp_path / "run")
+    assert inner.transcripts is not None  # forwarded: the LLM's transcripts go under the run directory
+    batch = proposer.propose(build_feedback([], 1), 3, round=1)
+    assert [c.name for c in batch] == ["constant", "gold_in_solution", "has_thinking"]
+    proposer.note_verdicts(1, [(c.id, c.name, False, ["probe: constant"]) for c in batch])
+    assert inner.records[0].rejected == 2  # the planted candidate's verdict is never told to the LLM
+    assert not any("constant was rejected" in p for p in inner._problems[1])
+    assert proposer.round_summary(1) == inner.round_summary(1) == "2 rewards rejected"
+    assert (tmp_path / "run" / "proposals").is_dir()
+
+    plain = RandomProposer(ProposerConfig(kind="random"), pool=())
+    assert plain.note_verdicts(1, []) is None and plain.attach_run_dir(tmp_path) is None
+    assert plain.round_summary(1) == "no candidate passed validation"

@@ -341,23 +341,6 @@ def test_llm_proposer_path_with_canned_replies(tmp_path, no_ray):
     assert usage["retries"] >= 1 and usage["calls"] >= 3
 
 
-def test_searcher_state_round_trips_and_requeues_trials_in_flight(tmp_path):
-    """`save`/`restore` (used by Tune's experiment checkpoints) keep the round and hand unfinished trials out again."""
-    from ray import cloudpickle
-
-    from reward_search.search.searcher import RewardSearcher
-
-    searcher = RewardSearcher(None, lambda r, n: [], lambda e: {}, rounds=3, per_round=2, mode="async")
-    searcher.prime(2, {1, 2}, [(2, "c3"), (2, "c4")])
-    searcher.pending = {"trial-a": (2, "c2")}
-    searcher.save(str(tmp_path / "searcher.json"))
-    clone = cloudpickle.loads(cloudpickle.dumps(searcher))  # Tune pickles the searcher with its experiment state
-    clone.restore(str(tmp_path / "searcher.json"))
-    assert clone.round == 2 and clone.proposed_rounds == {1, 2}
-    assert clone.queue == [(2, "c2"), (2, "c3"), (2, "c4")] and clone.pending == {}
-    assert clone.search_mode == "async" and not clone.proposing
-
-
 def test_candidate_budget_stops_the_search(tmp_path, no_ray):
     from ray import cloudpickle
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 import uuid
 from collections import deque
@@ -37,14 +36,14 @@ LATENCY_KEEP = 4096
 _JSON_FIELDS = ("parents", "reasons", "dev_curve", "curve_summary", "probe")
 
 
-def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (fast, for the live table; the report bootstraps)."""
+def wilson_interval(correct: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (statsmodels; fast, for the live table; the report bootstraps)."""
     if n <= 0:
         return (0.0, 0.0)
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(correct, n, alpha=0.05, method="wilson")
+    return (float(low), float(high))
 
 
 def namespace_for(run_id: str) -> str:
