@@ -4,7 +4,8 @@ From the scores the probes already obtained on the bank (no extra calls):
 
 * `auc`: the probability that a correct completion outscores a wrong one (ties count half), over the bank;
 * `signal`: the share of the bank's groups whose total reward (the candidate's plus the base rewards') is not all
-  equal, i.e. the groups TRL would not zero out at step 0;
+  equal, i.e. the groups TRL would not zero out at step 0 (with `base_signal` and `own_signal`, the same share for
+  the base rewards alone and for the candidate alone);
 * `signature`: the score vector over the bank's rows, in bank order (behavioural identity for novelty);
 * `ms_per_completion`: the candidate's cost, measured by the parent.
 
@@ -36,6 +37,13 @@ def predicted_signal(groups: list[list[float]], tolerance: float = 1e-9) -> floa
     return sum(max(g) - min(g) > tolerance for g in groups if g) / len(groups)
 
 
+def _own_groups(rows: list[Any], scores: list[float]) -> list[list[float]]:
+    groups: dict[int, list[float]] = {}
+    for row, value in zip(rows, scores, strict=True):
+        groups.setdefault(row.group, []).append(value)
+    return list(groups.values())
+
+
 def prescreen(bank: Bank, scored: list[tuple[Any, float]], ms_per_completion: float) -> dict[str, Any]:
     """The pre-screen record from the first-call scores of the bank's rows (`probe.row` >= 0)."""
     by_row = {probe.row: value for probe, value in scored if probe.row >= 0}
@@ -54,6 +62,7 @@ def prescreen(bank: Bank, scored: list[tuple[Any, float]], ms_per_completion: fl
         "auc": auc([v for r, v in pairs if r.correct], [v for r, v in pairs if not r.correct]),
         "signal": predicted_signal(list(totals.values())),
         "base_signal": predicted_signal([[r.base_reward for r in g] for g in bank.groups]),
+        "own_signal": predicted_signal(_own_groups(rows, scores)),
         "signature": [round(v, SIGNATURE_DECIMALS) for v in scores],
         "ms_per_completion": ms_per_completion,
     }
@@ -67,7 +76,9 @@ def describe(record: dict[str, Any] | None) -> str:
         return f"pre-screen: not applicable ({record.get('reason', 'no bank')})"
     value = record.get("auc")
     shown = "n/a" if value is None else f"{value:.2f}"
+    base, own = record.get("base_signal", 0.0), record.get("own_signal", 0.0)
+    alone = f"base rewards alone {base:.0%}, this reward alone {own:.0%}"
     return (
-        f"pre-screen: AUC {shown} on the policy's rollouts, signal {record['signal']:.0%} of groups "
-        f"(base rewards alone {record.get('base_signal', 0.0):.0%}), {record['ms_per_completion']:.2f} ms/completion"
+        f"pre-screen: AUC {shown} on the policy's rollouts, signal {record['signal']:.0%} of groups ({alone}), "
+        f"{record['ms_per_completion']:.2f} ms/completion"
     )
