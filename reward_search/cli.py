@@ -14,7 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from reward_search import __version__
-from reward_search.errors import DISK_FULL_EXIT, DiskFull, UserError, disk_full_line
+from reward_search.errors import (
+    DISK_FULL_EXIT,
+    OUT_OF_MEMORY_EXIT,
+    DiskFull,
+    UserError,
+    disk_full_line,
+    out_of_memory_line,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -86,12 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _closed_pipe()
-    except Exception as exc:  # a full disk reached through Ray or a library: one line, not its tracebacks
+    except Exception as exc:  # a full disk or memory reached through Ray or a library: one line, not tracebacks
         full = disk_full_message(exc)
-        if full is None:
+        if full is not None:
+            print(f"reward-search: error: {full}", file=sys.stderr)
+            return DISK_FULL_EXIT
+        memory = out_of_memory_line(str(exc))
+        if memory is None:
             raise
-        print(f"reward-search: error: {full}", file=sys.stderr)
-        return DISK_FULL_EXIT
+        print(f"reward-search: error: {memory}", file=sys.stderr)
+        return OUT_OF_MEMORY_EXIT
 
 
 def disk_full_message(exc: BaseException) -> str | None:

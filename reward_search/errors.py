@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class UserError(Exception):
     """A problem with the user's input (a file, a field, a flag) rather than a bug.
@@ -42,3 +44,21 @@ class DiskFull(UserError):
 
 def disk_full_line(path: str, resume_hint: str = "`reward-search resume RUN_DIR`") -> str:
     return f"no space left on the device of {path} while writing it; free space and {resume_hint}"
+
+
+OUT_OF_MEMORY_EXIT = 12  # the exit status of a run whose workers Ray killed for memory (12 is ENOMEM's errno)
+_RAY_OOM_TEXT = "killed due to the node running low on memory"
+
+
+def out_of_memory_line(text: str, resume_hint: str = "`reward-search resume RUN_DIR`") -> str | None:
+    """The one line for Ray's memory monitor having killed workers (a trial, or the leaderboard actor), read from
+    the text of the error Ray raised; None when `text` says nothing of the kind. Every record is written
+    atomically, so the run directory resumes where it stopped."""
+    if _RAY_OOM_TEXT not in text:
+        return None
+    found = re.search(r"was ([\d.]+\s*[KMGT]?B used / [\d.]+\s*[KMGT]?B limit)", text)
+    used = found.group(1) if found else "its limit"
+    return (
+        f"Ray killed workers: the node ran low on memory ({used}); lower search.max_concurrent_trials or free "
+        f"memory, then {resume_hint}"
+    )
