@@ -243,7 +243,10 @@ def run_arm(config: ExperimentConfig, work: Path, env: dict[str, str]) -> dict[s
     log = work / f"{config.run.name}.log"
     command = [sys.executable, "-m", "reward_search.cli", "run", str(spec), "--run-dir", str(run_dir)]
     started = time.time()
-    log.write_text("", encoding="utf-8")
+    with log.open("a", encoding="utf-8") as out:  # a rerun continues the run and its log: nothing earlier is lost
+        out.write(
+            f"=== search_quality: {' '.join(command[2:])} at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+        )
     for attempt in range(1 + RAY_START_RETRIES):
         with log.open("a", encoding="utf-8") as out:
             done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, check=False)
