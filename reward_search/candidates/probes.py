@@ -28,7 +28,7 @@ from reward_search.candidates.bank import Bank, BankRow, default_bank
 from reward_search.candidates.prescreen import prescreen
 from reward_search.candidates.probe_texts import Solution, parse_solution, render
 from reward_search.candidates.sandbox import CallResult, CandidateRunner
-from reward_search.candidates.settings import ProbeConfig
+from reward_search.candidates.settings import CandidatesConfig, ProbeConfig
 
 SAMPLE = Path(__file__).resolve().parent.parent / "task" / "data" / "gsm8k_sample" / "train.jsonl"
 SYSTEM_PROMPT = "Think step by step inside <thinking></thinking>, then give the number in <solution></solution>."
@@ -339,14 +339,16 @@ def run_probes(
     *,
     bank: Bank | None = None,
     key: str = "",
-    min_calls: int = 0,
+    min_calls: int | None = None,
 ) -> dict[str, Any]:
     """Probe a candidate in `runner`'s sandbox on `bank` (default: the shipped one); `key` (the candidate's id)
-    seeds the draws with the run's secret; at least `min_calls` calls. Returns the report (``passed``,
-    ``reasons``, ``warnings``, ``prescreen``)."""
+    seeds the draws with the run's secret; at least `min_calls` calls (default: the default re-probe interval).
+    Returns the report (``passed``, ``reasons``, ``warnings``, ``prescreen``)."""
     config = config or ProbeConfig()
     bank = bank or default_bank()
     report: dict[str, Any] = {"passed": False, "reasons": [], "warnings": [], "calls": 0, "bank": bank.fingerprint}
+    if min_calls is None:  # the default re-probe interval: a reward that changes after that many calls changes here
+        min_calls = CandidatesConfig().reprobe_every
     calls = probe_batches(config, bank, key, min_calls)
     done = _call_all(runner, source, entry, calls, config, report)
     if done is None:
