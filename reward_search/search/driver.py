@@ -1,9 +1,10 @@
 """The search driver: rounds of proposals screened as Ray Tune trials, recorded in the leaderboard, resumable.
 
 A run directory holds everything: `config.yaml` (resolved), `manifest.json`, `candidates/`, `leaderboard.parquet`,
-`driver_state.json` (rounds proposed, proposer state and spend), `trials/<key>/` and Tune's folders under `tune/`.
-`run_search` starts or continues a run from that directory alone: finished candidates are never retrained (their
-trials are cached by key) and interrupted ones resume from their last checkpoint.
+`driver_state.json` (rounds proposed, proposer state and spend, the proposer call in flight), `trials/<key>/` and
+Tune's folders under `tune/`. `run_search` starts or continues a run from that directory alone: finished candidates are
+never retrained (their trials are cached by key), interrupted ones resume from their last checkpoint, and a proposer
+call cut off mid-round is issued again from the state saved before it, so the same candidates come out.
 """
 
 from __future__ import annotations
