@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from reward_search.errors import UserError
@@ -14,9 +15,12 @@ def run_report(args: argparse.Namespace) -> int:
 
     if args.resamples < 100:
         raise UserError(f"--resamples: at least 100 resamples are needed, got {args.resamples}")
-    from reward_search.analysis.rundata import load_run
+    from reward_search.analysis.rundata import DAMAGE_PREFIX, load_run
     from reward_search.analysis.signal_section import summary_lines
 
+    for line in load_run(args.run_dir).missing:  # damage to the run directory: one warning line per problem
+        if line.startswith(DAMAGE_PREFIX):
+            print(f"reward-search: warning: {line.removeprefix(DAMAGE_PREFIX)}", file=sys.stderr)
     path = build_report(args.run_dir, n_resamples=args.resamples, seed=args.seed)
     print(f"report: {path}")
     print(f"report: {path.with_name('report.md')}")

@@ -18,11 +18,13 @@ import pandas as pd
 from reward_search.candidates.records import LeaderboardEntry, rank_entries
 from reward_search.config import ExperimentConfig, load_config
 from reward_search.errors import UserError
+from reward_search.search.damage import check_run, driver_alive
 from reward_search.search.leaderboard import load_entries
 from reward_search.search.untrained import UNTRAINED
 
 FINALIZE_FILE = "finalize.json"
 LEADERBOARD_FILE = "leaderboard.parquet"
+DAMAGE_PREFIX = "damage: "  # a `missing` line that names damage to the run directory
 
 
 @dataclass
@@ -164,10 +166,7 @@ def load_run(run_dir: str | Path) -> RunData:
         config = load_config(root / "config.yaml")
     else:
         missing.append("config.yaml is missing")
-    try:
-        entries = load_entries(root)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{root / LEADERBOARD_FILE}: cannot be read ({exc})") from None
+    entries = _entries(root, config, missing)
     manifest = _read_json(root / "manifest.json", missing)
     driver_state = _read_json(root / "driver_state.json", missing)
     finalize: dict[str, Any] | None = None
@@ -176,6 +175,19 @@ def load_run(run_dir: str | Path) -> RunData:
     else:
         missing.append(f"{FINALIZE_FILE} is missing: the finalize phase has not run (or is disabled)")
     return RunData(root, config, manifest, driver_state, entries, finalize, missing)
+
+
+def _entries(root: Path, config: ExperimentConfig | None, missing: list[str]) -> list[LeaderboardEntry]:
+    """The board, read through the damage checks (`search/damage.py`) when the config is there: each problem joins
+    `missing` as a `damage:` line (the report shows it; `report` warns with it), the board is read around it."""
+    if config is None:
+        try:
+            return load_entries(root)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{root / LEADERBOARD_FILE}: cannot be read ({exc})") from None
+    damage = check_run(root, config, live=driver_alive(root))
+    missing.extend(f"{DAMAGE_PREFIX}{problem.line()}" for problem in damage.problems)
+    return damage.board()
 
 
 def dev_points(entry: LeaderboardEntry, report_every: int | None, steps: int | None = None) -> list[tuple[int, float]]:

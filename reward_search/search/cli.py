@@ -1,4 +1,4 @@
-"""`reward-search validate`, `run`, `resume`, `finalize` and `status`: a search's life from its run directory.
+"""`reward-search validate`, `run`, `resume`, `finalize`, `status` and `doctor`: a search's life from its run directory.
 
 `register(subparsers)` adds the commands, each with its handler (`set_defaults(handler=...)`), as every
 subsystem's `cli.py` does. Ray and the training stack are imported inside the handlers.
@@ -7,6 +7,7 @@ subsystem's `cli.py` does. Ray and the training stack are imported inside the ha
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -101,6 +102,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     folder, config = _run_dir(args.run_dir)
     RunLease(folder.resolve(), "").refuse_if_held()  # before `--set` rewrites config.yaml under a live driver
     _check_address(args)
+    _repair_first(folder, config)
     from reward_search.search.driver import run_search
     from reward_search.search.sharing import resume_config
     from reward_search.training.cli import quiet_libraries
@@ -110,6 +112,59 @@ def cmd_resume(args: argparse.Namespace) -> int:
     outcome = run_search(config, folder, address=args.address, resume=True)
     print(f"run directory: {outcome.run_dir} ({outcome.seconds / 60:.1f} min)")
     return 0
+
+
+def _warn_damage(report: Any) -> None:
+    """One warning line per problem `search/damage.py` found, on stderr."""
+    for problem in report.problems:
+        print(f"reward-search: warning: {problem.line()}", file=sys.stderr)
+
+
+def _repair_first(folder: Path, config: Any) -> None:
+    """`resume`'s first step: the run directory's damage named, and what can be rebuilt rebuilt, under the lease."""
+    from reward_search.search.damage import check_run, repair
+    from reward_search.search.lease import RunLease
+    from reward_search.search.runid import ensure_run_id
+
+    report = check_run(folder, config)
+    if report.clean:
+        return
+    _warn_damage(report)
+    with RunLease(folder.resolve(), ensure_run_id(folder, config.run.name)):
+        for line in repair(report):
+            print(f"reward-search: rebuilt: {line}", file=sys.stderr)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check a run directory for damage (one line per problem); `--fix` rebuilds what can be rebuilt."""
+    from reward_search.search.damage import DAMAGED_EXIT, check_run, driver_alive, repair
+    from reward_search.search.finalize_state import finalize_state
+    from reward_search.search.lease import RunLease
+    from reward_search.search.runid import ensure_run_id
+
+    folder, config = _run_dir(args.run_dir)
+    live = driver_alive(folder)
+    if args.fix:
+        RunLease(folder.resolve(), "").refuse_if_held()  # one line naming the live driver
+    report = check_run(folder, config, live)
+    for problem in report.problems:
+        print(problem.line())
+    print(finalize_state(folder, config.finalize.enabled, live).line())
+    if live:
+        print("a driver is running: trials in flight are not checked against the leaderboard")
+    if report.clean:
+        print(f"{folder}: no damage found ({len(report.entries)} candidates)")
+        return 0
+    if not args.fix:
+        print(f"{folder}: {len(report.problems)} problem(s); `reward-search doctor {folder} --fix` rebuilds them")
+        return DAMAGED_EXIT
+    with RunLease(folder.resolve(), ensure_run_id(folder, config.run.name)):
+        for line in repair(report):
+            print(f"rebuilt: {line}")
+    left = check_run(folder, config)
+    for problem in left.problems:
+        print(f"left: {problem.line()}")
+    return 0 if left.clean else DAMAGED_EXIT
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
@@ -137,10 +192,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     """A run directory's progress and leaderboard; with --address, the live searches on a cluster or one of them."""
     if args.address:
         _check_address(args)
-    from reward_search.search.driver import DriverState
-    from reward_search.search.leaderboard import LEADERBOARD_FILE, load_entries
-    from reward_search.search.progress import leaderboard_table
-
     if args.address and not args.run_dir:  # every live search on the cluster
         from reward_search.search.live import format_live_searches, live_searches
 
@@ -155,12 +206,27 @@ def cmd_status(args: argparse.Namespace) -> int:
         live = live_status(args.address, args.run_dir)
         print(json.dumps(live, indent=2, default=str) if args.json else format_live_status(live))
         return 0
-    folder, config = _run_dir(args.run_dir)
-    entries = load_entries(folder) if (folder / LEADERBOARD_FILE).is_file() else []
+    return _run_dir_status(args.run_dir, args.json)
+
+
+def _run_dir_status(run_dir: str, as_json: bool) -> int:
+    """`status RUN_DIR`: the damage checks' warnings, then progress, driver, leaderboard and finalize lines."""
+    from reward_search.search.damage import check_run, driver_alive
+    from reward_search.search.driver import DriverState
+    from reward_search.search.finalize_state import finalize_state
+    from reward_search.search.progress import leaderboard_table
+
+    folder, config = _run_dir(run_dir)
+    live = driver_alive(folder)
+    damage = check_run(folder, config, live)  # the board as it reads, damage worked around; one line per problem
+    entries, final = damage.board(), finalize_state(folder, config.finalize.enabled, live)
     state = DriverState.load(folder)
-    if args.json:
-        print(json.dumps({"entries": [e.to_dict() for e in entries], "state": vars(state)}, indent=2, default=str))
+    if as_json:
+        problems = [dataclasses.asdict(p) for p in damage.problems]
+        data = {"entries": [e.to_dict() for e in entries], "state": vars(state), "problems": problems}
+        print(json.dumps({**data, "finalize": dataclasses.asdict(final)}, indent=2, default=str))
         return 0
+    _warn_damage(damage)
     rounds = max((e.round for e in entries), default=0)
     from reward_search.proposers.base import spend_text
 
@@ -181,13 +247,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(leaderboard_table(entries, metric=config.selection.metric))
     from reward_search.search.untrained import status_lines
 
+    print(final.line())  # not started, running, interrupted, failed (with its reason) or done
     for line in status_lines(folder):
         print(line)  # the untrained model beside the baseline on test, once finalize has run
+    if damage.problems:
+        print(
+            f"damage: {len(damage.problems)} problem(s) (warnings above); `reward-search doctor {folder} --fix` or "
+            f"`reward-search resume {folder}` rebuilds what can be rebuilt"
+        )
     return 0
 
 
 def register(subparsers: Any) -> None:
-    """Add `run`, `resume`, `finalize`, `status` and `validate` to the `reward-search` command line."""
+    """Add `run`, `resume`, `finalize`, `status`, `doctor` and `validate` to the `reward-search` command line."""
     p = subparsers.add_parser(
         "run",
         help="run a reward search (rounds of proposals screened as Ray Tune trials)",
@@ -229,16 +301,42 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "status",
         help="progress and leaderboard of a run directory (or, with --address, of a running search by run name)",
+        description="A run directory's progress, driver, leaderboard and finalize state. It is checked for damage "
+        "first (as `reward-search doctor` does): one warning line per problem, and the board shown as it reads "
+        "with the damage worked around. With --address, the live searches on a cluster, or one of them.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR|RUN", nargs="?")
     p.add_argument(
         "--address",
         help="a Ray cluster (GCS): without RUN, list its live searches; with RUN (run id or name), read that one",
     )
-    p.add_argument("--json", action="store_true", help="print entries and driver state as JSON")
+    p.add_argument(
+        "--json", action="store_true", help="print entries, driver state, damage found and finalize state as JSON"
+    )
     p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=_TIMEOUT_HELP)
     p.set_defaults(handler=cmd_status)
+
+    _register_doctor(subparsers)
 
     p = subparsers.add_parser("validate", help="check an experiment file and print the resolved config")
     add_config_args(p)
     p.set_defaults(handler=cmd_validate)
+
+
+def _register_doctor(subparsers: Any) -> None:
+    """`doctor RUN_DIR [--fix]`."""
+    p = subparsers.add_parser(
+        "doctor",
+        help="check a run directory for damage; --fix rebuilds what can be rebuilt",
+        description="Check a run directory: the leaderboard snapshot reads, no event was lost (every candidate record "
+        "and screening result is on the board), every candidate record parses, every done candidate's trial has its "
+        "result.json; and say where finalize stands. One line per problem. Exit status: 0 no damage, 3 damage found "
+        "(with --fix: damage left that cannot be rebuilt), 2 not a run directory (or, with --fix, a live driver holds "
+        "it). --fix rebuilds the snapshot from the event log, the candidate records and the trial results, records "
+        "lost events, rewrites an unreadable candidate record from its leaderboard entry when the source hashes to "
+        "the id, and sets a done candidate whose result.json is missing back to accepted, so that `reward-search "
+        "resume` screens it again. `status`, `report` and `resume` run the same checks first.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--fix", action="store_true", help="rebuild what can be rebuilt (takes the run directory's lease)")
+    p.set_defaults(handler=cmd_doctor)

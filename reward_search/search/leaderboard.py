@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +70,7 @@ class LeaderboardCore:
     # ----------------------------------------------------------------------------------------- persistence
 
     def _load(self) -> None:
-        path = self.run_dir / LEADERBOARD_FILE
-        if path.is_file():
-            import pyarrow.parquet as pq
-
-            for row in pq.read_table(path).to_pylist():
-                for name in _JSON_FIELDS:
-                    if isinstance(row.get(name), str):
-                        row[name] = json.loads(row[name])
-                entry = LeaderboardEntry.from_dict(row)
-                self.entries[entry.candidate_id] = entry
+        self.entries.update(read_snapshot(self.run_dir / LEADERBOARD_FILE))
         applied = self.run_dir / APPLIED_FILE
         if applied.is_file():
             self.applied = dict.fromkeys(json.loads(applied.read_text()))
@@ -88,18 +80,10 @@ class LeaderboardCore:
 
     def compact(self) -> int:
         """Write the whole board to Parquet and empty the event log; returns the number of entries written."""
-        names = [f.name for f in dataclasses.fields(LeaderboardEntry)]
-        rows = []
-        for entry in self.entries.values():
-            row = {name: getattr(entry, name) for name in names}  # shallow: nested fields become JSON text below
-            for name in _JSON_FIELDS:
-                row[name] = json.dumps(row[name], default=str)
-            rows.append(row)
-        io.write_parquet(self.run_dir / LEADERBOARD_FILE, rows)
-        io.write_json(self.run_dir / APPLIED_FILE, list(self.applied)[-APPLIED_KEEP:])
+        count = write_snapshot(self.run_dir, self.entries.values(), list(self.applied))
         self.log.reset()
         self.pending_events = 0
-        return len(rows)
+        return count
 
     def _record(self, event: dict[str, Any]) -> bool:
         """Apply a new event and log it; False (and nothing changes) when its id was applied before."""
@@ -122,19 +106,7 @@ class LeaderboardCore:
         self.applied[event["id"]] = None
         if len(self.applied) > APPLIED_KEEP:
             self.applied.pop(next(iter(self.applied)))
-        cid, data = event["cid"], event["data"]
-        if event["op"] == "add":
-            self.entries.setdefault(cid, LeaderboardEntry.from_dict(data))
-        elif event["op"] == "update":
-            entry = self.entries[cid]
-            for key, value in data.items():
-                setattr(entry, key, value)
-        elif event["op"] == "dev":
-            entry = self.entries[cid]
-            entry.dev_curve = [*entry.dev_curve, float(data["accuracy"])]
-            entry.updated = float(data["updated"])
-        else:
-            raise ValueError(f"unknown leaderboard event {event['op']!r}")
+        apply_event(self.entries, event)
 
     # ----------------------------------------------------------------------------------------- changes
 
@@ -249,6 +221,55 @@ class LeaderboardCore:
             else {"name": best.name, "round": best.round, "accuracy": best.accuracy, "gold_logprob": best.gold_logprob},
             "gpu_hours": sum(e.gpu_hours or 0.0 for e in self.entries.values()),
         }
+
+
+def apply_event(entries: dict[str, LeaderboardEntry], event: dict[str, Any]) -> None:
+    """One logged event's change to a board (entries by candidate id); KeyError for a candidate it does not hold."""
+    cid, data = event["cid"], event["data"]
+    if event["op"] == "add":
+        entries.setdefault(cid, LeaderboardEntry.from_dict(data))
+    elif event["op"] == "update":
+        entry = entries[cid]
+        for key, value in data.items():
+            setattr(entry, key, value)
+    elif event["op"] == "dev":
+        entry = entries[cid]
+        entry.dev_curve = [*entry.dev_curve, float(data["accuracy"])]
+        entry.updated = float(data["updated"])
+    else:
+        raise ValueError(f"unknown leaderboard event {event['op']!r}")
+
+
+def read_snapshot(path: Path) -> dict[str, LeaderboardEntry]:
+    """The entries of a Parquet snapshot by candidate id ({} when there is none); a file that does not read raises
+    (pyarrow's error: `search/damage.py` reports it and rebuilds the board without it)."""
+    if not path.is_file():
+        return {}
+    import pyarrow.parquet as pq
+
+    entries = {}
+    for row in pq.read_table(path).to_pylist():
+        for name in _JSON_FIELDS:
+            if isinstance(row.get(name), str):
+                row[name] = json.loads(row[name])
+        entry = LeaderboardEntry.from_dict(row)
+        entries[entry.candidate_id] = entry
+    return entries
+
+
+def write_snapshot(run_dir: Path, entries: Iterable[LeaderboardEntry], applied: list[str]) -> int:
+    """Write `entries` as the Parquet snapshot and `applied` (event ids, oldest first) beside it, each atomically;
+    the event log is left to the caller. Returns the number of entries written."""
+    names = [f.name for f in dataclasses.fields(LeaderboardEntry)]
+    rows = []
+    for entry in entries:
+        row = {name: getattr(entry, name) for name in names}  # shallow: nested fields become JSON text below
+        for name in _JSON_FIELDS:
+            row[name] = json.dumps(row[name], default=str)
+        rows.append(row)
+    io.write_parquet(Path(run_dir) / LEADERBOARD_FILE, rows)
+    io.write_json(Path(run_dir) / APPLIED_FILE, applied[-APPLIED_KEEP:])
+    return len(rows)
 
 
 def load_entries(run_dir: str | Path) -> list[LeaderboardEntry]:
