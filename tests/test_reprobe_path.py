@@ -10,8 +10,11 @@ call 4 (worker call 8) is the first checked call after the bomb went off (worker
 step once, so the trial fails during step 4 (3 steps done) of `training.steps=5`.
 
 One module-scoped search holds every assertion: round 1 is the bomb, round 2 an honest reward proposed with round 1's
-feedback; finalize trains the best recipe (the honest one) and the random control (both rewards, so the bomb runs
-again as an ensemble member).
+feedback, round 3 a late bomb (`LATE_BOMB`: honest for its first `LATE_HONEST_CALLS` = 10 worker calls, so through
+validation and its 5-step screening trial, whose 5 training calls and 5 re-probes are 10). Finalize trains its jobs
+for `finalize.steps=8`, so the late bomb goes off in its ensemble: at worker call 11, training call 6, caught by the
+re-probe after it. The random control draws from the candidates that did not crash or fail a re-probe (the first
+bomb is left out), so it holds the honest reward and the late bomb.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ def answer_bomb(prompts, completions, answer, **kwargs):
         scores.append(honest if _CALLS[0] <= {HONEST_CALLS} else 1.0 - honest)
     return scores
 """
+LATE_HONEST_CALLS = 10
+LATE_BOMB = BOMB.replace("answer_bomb", "late_bomb").replace(f"<= {HONEST_CALLS} else", f"<= {LATE_HONEST_CALLS} else")
 HONEST = (
     "def gold_mentioned(prompts, completions, answer, **kwargs):\n"
     "    return [1.0 if str(gold) in str(c) else 0.0 for c, gold in zip(completions, answer)]\n"
@@ -81,7 +86,7 @@ def bomb_run(tmp_path_factory):
         [
             f"run.storage_path={folder}",
             "run.name=bomb",
-            "search.rounds=2",
+            "search.rounds=3",
             "search.candidates_per_round=1",
             "search.max_concurrent_trials=1",
             "training.steps=5",
@@ -92,9 +97,10 @@ def bomb_run(tmp_path_factory):
             "finalize.baseline=false",
             "finalize.seeds=1",
             "finalize.random_k=2",
+            "finalize.steps=8",
         ],
     )
-    replies = (_reply("answer_bomb", BOMB), _reply("gold_mentioned", HONEST))
+    replies = (_reply("answer_bomb", BOMB), _reply("gold_mentioned", HONEST), _reply("late_bomb", LATE_BOMB))
     proposer = LLMProposer(
         config.proposer, train=load_splits(config.data).train, completion=ScriptedCompletion(replies)
     )
@@ -142,16 +148,20 @@ def test_status_and_the_next_rounds_feedback_give_the_reason(bomb_run):
 
 
 def test_a_time_bomb_member_ends_its_finalize_job_with_the_reason(bomb_run):
-    _, run_dir, _ = bomb_run
+    _, run_dir, entries = bomb_run
+    late = entries["late_bomb"]
+    assert late.status == "done" and late.steps == 5, (late.status, late.reasons)  # honest through screening
     jobs = {job["name"]: job for job in json.loads((run_dir / "finalize.json").read_text())["jobs"]}
-    assert jobs["top1"]["members"] == ["gold_mentioned"] and jobs["top1"]["result"]["status"] == "done"
     control = jobs["random"]
-    assert sorted(control["members"]) == ["answer_bomb", "gold_mentioned"]
+    assert sorted(control["members"]) == ["gold_mentioned", "late_bomb"]  # the caught bomb is not drawn
     assert control["result"]["status"] == "failed", control["result"]
     assert (
-        control["result"]["error"].startswith("spot re-probe after 4 calls")
-        and "answer_bomb" in control["result"]["error"]
+        control["result"]["error"].startswith("spot re-probe after 6 calls")
+        and "late_bomb" in control["result"]["error"]
     )
+    top1 = jobs["top1"]  # the better of the two done rewards: it trains 8 steps, so the late bomb fails it too
+    assert top1["members"] in (["gold_mentioned"], ["late_bomb"])
+    assert top1["result"]["status"] == ("done" if top1["members"] == ["gold_mentioned"] else "failed")
 
 
 def test_a_missing_record_is_an_error_naming_the_file(tmp_path):
