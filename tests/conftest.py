@@ -135,8 +135,6 @@ def gsm8k_full() -> Path:
 
 SMOKE_RUN_ARGS = (
     "--set",
-    "run.name=shared",
-    "--set",
     "search.rounds=2",
     "--set",
     "search.candidates_per_round=2",

@@ -37,13 +37,20 @@ def tracked(smoke_run, tmp_path_factory):
         yield smoke_run / "mlruns", done, tmp_path_factory.mktemp("tracked")
 
 
+def _search_experiment(client):
+    """The store's one experiment besides MLflow's Default: the search's (named after the run, here its folder)."""
+    experiments = [e for e in client.search_experiments() if e.name != "Default"]
+    assert len(experiments) == 1, [e.name for e in experiments]
+    return experiments[0]
+
+
 @pytest.mark.slow
 def test_the_smoke_search_becomes_nested_mlflow_runs(tracked):
     from mlflow import MlflowClient
 
     store, done, tmp_path = tracked
     client = MlflowClient(tracking_uri=store.resolve().as_uri())
-    experiment = client.get_experiment_by_name("shared")
+    experiment = _search_experiment(client)
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 1
@@ -96,7 +103,7 @@ def test_the_mlflow_ui_shows_the_search_and_its_trials(tracked):
     if browser is None:
         pytest.fail("chromium is not installed: run scripts/ensure_chromium.sh (make test does)")
     client = MlflowClient(tracking_uri=store.resolve().as_uri())
-    experiment = client.get_experiment_by_name("shared")
+    experiment = _search_experiment(client)
     runs = client.search_runs([experiment.experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
