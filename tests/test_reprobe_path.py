@@ -31,6 +31,8 @@ from reward_search.candidates.candidate import CandidateRecordError, CandidateSt
 from reward_search.candidates.probes import probe_batches
 from reward_search.candidates.settings import ProbeConfig
 from reward_search.config import load_config
+from reward_search.proposers.base import Proposer
+from reward_search.proposers.settings import ProposerConfig
 from reward_search.task import get_task
 from reward_search.training.spec import RewardSpec, trial_key
 
@@ -221,6 +223,13 @@ def test_a_queued_candidate_without_its_record_fails_loudly_and_a_resume_names_t
         ray.shutdown()
 
 
-class _NoProposer:
-    def load_state(self, state: dict) -> None:
-        pass
+class _NoProposer(Proposer):
+    """A proposer that writes nothing: the test's search has its one candidate already (the hooks are no-ops)."""
+
+    kind = "none"
+
+    def __init__(self) -> None:
+        super().__init__(ProposerConfig())
+
+    def propose(self, feedback, n: int, round: int) -> list[RewardCandidate]:
+        return []
