@@ -5,8 +5,9 @@ One reference run (module-scoped), then per kill point a real `reward-search run
 SIGKILLed together when the point is reached), then `reward-search resume` without the variable. Compared with the
 reference: the leaderboard's ids, statuses and metrics to the last digit (CPU), `finalize.json`'s numbers, and every
 trial trained exactly `training.steps` steps. The default suite covers a one-round search without finalize at the
-points that broke (a half-recorded proposer call, the last step's checkpoint); the slow variant is the smoke preset
-whole, at every point.
+points that broke (a half-recorded proposer call, the last step's checkpoint); the all-points variant is the smoke
+preset whole, at every point, run when ``REWARD_SEARCH_TEST_ALL_KILL_POINTS=1`` (it is 7 real searches with finalize,
+too long for CI's suite).
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def full_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
     return tmp, _reference(tmp, short=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["validate"])
 def test_a_search_killed_at_a_point_resumes_to_the_unkilled_search(short_reference, point):
     tmp, expected = short_reference
@@ -140,7 +142,11 @@ def test_a_search_killed_at_a_point_resumes_to_the_unkilled_search(short_referen
     assert got == expected
 
 
+ALL_POINTS = "REWARD_SEARCH_TEST_ALL_KILL_POINTS"  # set to 1 to run the smoke preset at every point (7 real runs)
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get(ALL_POINTS) != "1", reason=f"7 real searches with finalize: set {ALL_POINTS}=1")
 @pytest.mark.parametrize("point", POINTS)
 def test_the_smoke_search_killed_at_any_point_resumes_to_the_unkilled_search(full_reference, point):
     tmp, expected = full_reference
