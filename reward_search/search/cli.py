@@ -298,6 +298,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=_TIMEOUT_HELP)
     p.set_defaults(handler=cmd_finalize)
 
+    _register_status(subparsers)
+    _register_doctor(subparsers)
+
+    p = subparsers.add_parser("validate", help="check an experiment file and print the resolved config")
+    add_config_args(p)
+    p.set_defaults(handler=cmd_validate)
+
+
+def _register_status(subparsers: Any) -> None:
+    """`status [RUN_DIR|RUN] [--address] [--json]`."""
     p = subparsers.add_parser(
         "status",
         help="progress and leaderboard of a run directory (or, with --address, of a running search by run name)",
@@ -315,12 +325,6 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=_TIMEOUT_HELP)
     p.set_defaults(handler=cmd_status)
-
-    _register_doctor(subparsers)
-
-    p = subparsers.add_parser("validate", help="check an experiment file and print the resolved config")
-    add_config_args(p)
-    p.set_defaults(handler=cmd_validate)
 
 
 def _register_doctor(subparsers: Any) -> None:
