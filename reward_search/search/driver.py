@@ -128,6 +128,20 @@ class _Filling:
     accepted: list[str] = dataclasses.field(default_factory=list)
 
 
+def feedback_results(
+    entries: Sequence[LeaderboardEntry], round: int, mode: str, feedback: str
+) -> tuple[list[LeaderboardEntry], list[str]]:
+    """The entries a round's feedback is built from, and the ids of the finished results it shows: in steady mode
+    every finished one, in barrier and async the earlier rounds'; none under `proposer.feedback: none` (the
+    unguided control is shown nothing, so nothing conditions it)."""
+    if mode == "steady":
+        shown = [e for e in entries if e.status not in (Status.PROPOSED, *WAITING)]
+    else:
+        shown = [e for e in entries if e.round < round]
+    results = [] if feedback == "none" else sorted(e.candidate_id for e in shown if e.status in FINISHED)
+    return shown, results
+
+
 class SearchRun:
     """One driver session over a run directory."""
 
@@ -300,14 +314,13 @@ class SearchRun:
         """What a round's feedback shows, and how many finished trial results it includes.
 
         Steady mode shows every finished result, whatever its batch; barrier and async show the earlier rounds.
-        The included results are listed, one line per round, in `feedback.jsonl`, so the claim can be checked.
+        The included results are listed, one line per round, in `feedback.jsonl`, so the claim can be checked; with
+        `proposer.feedback: none` (the unguided control) none are, and every candidate's `conditioned_on` is 0.
         """
-        if self.config.search.mode == "steady":
-            shown = [e for e in entries if e.status not in (Status.PROPOSED, *WAITING)]
-        else:
-            shown = [e for e in entries if e.round < round]
-        results = sorted(e.candidate_id for e in shown if e.status in FINISHED)
+        shown, results = feedback_results(entries, round, self.config.search.mode, self.config.proposer.feedback)
+        withheld = self.config.proposer.feedback == "none"
         line = {"round": round, "mode": self.config.search.mode, "results": results, "time": time.time()}
+        line |= {"withheld": True} if withheld else {}
         with (self.run_dir / FEEDBACK_LOG).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
         return shown, len(results)
