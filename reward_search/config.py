@@ -207,9 +207,15 @@ class TrainingConfig:
 class PrescreenConfig:
     """The zero-training pre-screen (candidates/prescreen.py): what a candidate does on the rollout bank."""
 
-    # off: not shown; record: computed and shown (feedback, records, report); order and filter are not built yet.
-    mode: Literal["off", "record"] = "record"
-    min_auc: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})  # for the future `filter` mode
+    # The cascade policy (search/cascade.py). off: no decision; record: computed and shown (feedback, records,
+    # report), a "would skip" noted in the reasons, every validated candidate trained; order: each round's accepted
+    # candidates screened most promising first (AUC, then own_signal), and one that behaves like a candidate already
+    # screened or queued (signature rank correlation >= novelty) skipped, never trained; filter: as order, and one
+    # with AUC < min_auc or own_signal < min_signal skipped too. Planted controls are never skipped.
+    mode: Literal["off", "record", "order", "filter"] = "record"
+    min_auc: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})  # filter: below it, skipped
+    # filter: the least share of bank groups where the candidate alone varies (own_signal; the total signal is
+    # 100% on the shipped bank, where the base rewards alone vary in every group)
     min_signal: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     novelty: float = field(default=0.99, metadata={"min": 0.0, "max": 1.0})  # rank correlation of "behaves like"
 

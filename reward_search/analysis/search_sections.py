@@ -170,7 +170,30 @@ def leaderboard_section(data: RunData, links: dict[str, str]) -> Section:
             tuple(rows),
         ),
     )
+    _skipped_table(section, data.entries)
     return section
+
+
+def _skipped_table(section: Section, entries: list[LeaderboardEntry]) -> None:
+    """The candidates the cascade skipped (search/cascade.py): why, and the result of the one each behaves like."""
+    from reward_search.search.cascade import skipped_note
+
+    skipped = [e for e in entries if e.status == "skipped"]
+    if not skipped:
+        return
+    rows = tuple(
+        (
+            e.name,
+            str(e.round),
+            (e.reasons[-1] if e.reasons else "").removeprefix("skipped, not trained: "),
+            skipped_note(e, entries) or "",
+        )
+        for e in sorted(skipped, key=lambda e: (e.round, e.name))
+    )
+    section.add(
+        Paragraph("Not trained: the pre-screen (search.prescreen.mode) skipped these validated candidates."),
+        Table(("reward", "round", "reason", "behaves like (its result)"), rows),
+    )
 
 
 def curve_panel(data: RunData, entry: LeaderboardEntry) -> figures.CurvePanel | None:

@@ -20,12 +20,16 @@ class Status(StrEnum):
     FAILED = "failed"  # infrastructure failure, divergence, or a spot re-probe that disagreed with validation
     CRASHED = "crashed"  # the candidate's own fault (kept failing in the sandbox)
     STOPPED = "stopped"  # ended early by the Tune scheduler (ASHA) at the step it reached; never ranked
+    # validated, never trained: the cascade (search/cascade.py) skipped it, `reasons` says why (it behaves like an
+    # earlier candidate, or its pre-screen is below search.prescreen's thresholds); never ranked, never a control
+    # or finalize member
+    SKIPPED = "skipped"
 
 
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 FINISHED: tuple[Status, ...] = (Status.DONE, Status.FAILED, Status.CRASHED, Status.STOPPED)  # its trial has ended
 WAITING: tuple[Status, ...] = (Status.ACCEPTED, Status.SCREENING)  # validated, its trial still to run (or finish)
-UNTRAINED: tuple[Status, ...] = (Status.PROPOSED, Status.REJECTED)  # never validated, so never trained
+UNTRAINED: tuple[Status, ...] = (Status.PROPOSED, Status.REJECTED, Status.SKIPPED)  # never trained
 
 
 def check_status(status: str) -> Status:

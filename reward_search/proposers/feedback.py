@@ -1,7 +1,8 @@
 """What a proposer is told about earlier rounds: a deterministic, token-budgeted summary of the leaderboard.
 
-`build_feedback` sorts the leaderboard rows into ranked (screened and scored), rejected (failed validation) and
-failed (failed, crashed or stopped trials). `Feedback.render` writes the ranked table, the top-k sources, the
+`build_feedback` sorts the leaderboard rows into ranked (screened and scored), rejected (failed validation),
+skipped (validated, not trained by the cascade: shown with the result of the reward each behaves like) and failed
+(failed, crashed or stopped trials). `Feedback.render` writes the ranked table, the top-k sources, the
 training-curve summaries and the reasons, and drops the lowest-priority parts first when over the budget:
 failed trials, then rejections, then curve summaries, then sources (worst first), then table rows (worst first).
 """
@@ -45,6 +46,7 @@ class Feedback:
     ranked: tuple[LeaderboardEntry, ...] = ()  # scored entries, best first
     rejected: tuple[LeaderboardEntry, ...] = ()  # failed validation, in (round, name) order
     failed: tuple[LeaderboardEntry, ...] = ()  # failed, crashed or stopped trials, in (round, name) order
+    skipped: tuple[LeaderboardEntry, ...] = ()  # validated, not trained (search/cascade.py), in (round, name) order
     entries: tuple[LeaderboardEntry, ...] = ()  # every entry, in (round, name, id) order
     top_k_sources: int = 3
     metric: str = "accuracy"  # the ranking's primary key (selection.metric)
@@ -97,6 +99,7 @@ def build_feedback(
         ranked=tuple(ranked),
         rejected=tuple(e for e in earlier if e.status == "rejected"),
         failed=tuple(e for e in earlier if e.status in FAILED_STATUSES),
+        skipped=tuple(e for e in earlier if e.status == "skipped"),
         entries=tuple(earlier),
         top_k_sources=config.top_k_sources,
     )
@@ -123,8 +126,10 @@ _HEADINGS = {
     "curves": "## Training curves of screened rewards (start -> end of the screening run)",
     "rejected": "## Rejected by validation (did not run)",
     "failed": "## Failed or crashed trials",
+    "skipped": "## Not trained: the pre-screen skipped them (a reward that scores the policy's rollouts like an "
+    "earlier one trains like it: propose rewards that rank completions differently)",
 }
-_ORDER = ("table", "nosignal", "sources", "curves", "rejected", "failed")
+_ORDER = ("table", "nosignal", "sources", "curves", "skipped", "rejected", "failed")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -197,10 +202,23 @@ def _blocks(feedback: Feedback) -> list[_Block]:
     for i, e in enumerate(feedback.rejected):
         reasons = "; ".join(e.reasons) or "no reason recorded"
         blocks.append(_Block("rejected", (5, i), f"- {e.name} (round {e.round}): {_shorten(reasons)}"))
+    for i, e in enumerate(feedback.skipped):
+        blocks.append(_Block("skipped", (5, i), _skipped_line(e, feedback.entries)))
     for i, e in enumerate(feedback.failed):
         reasons = "; ".join(e.reasons) or "no reason recorded"
         blocks.append(_Block("failed", (6, i), f"- {e.name} (round {e.round}, {e.status}): {_shorten(reasons)}"))
     return blocks
+
+
+def _skipped_line(entry: LeaderboardEntry, entries: Sequence[LeaderboardEntry]) -> str:
+    """A skipped candidate, why, and the result of the one it behaves like (as of this round)."""
+    reason = entry.reasons[-1] if entry.reasons else "no reason recorded"
+    like = ((entry.probe or {}).get("cascade") or {}).get("like")
+    other = next((e for e in entries if e.candidate_id == like), None) if like else None
+    result = ""
+    if other is not None:
+        result = f"; {other.name} scored accuracy {_fmt(other.accuracy)} ({other.status})"
+    return f"- {entry.name} (round {entry.round}): {_shorten(reason)}{result}"
 
 
 def _assemble(blocks: Sequence[_Block], total: int) -> str:

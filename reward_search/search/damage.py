@@ -270,14 +270,14 @@ def _missing_results(report: DamageReport) -> None:
 
 def _record_from_entry(entry: LeaderboardEntry) -> RewardCandidate | None:
     """The record validation wrote, as the entry holds it (None when the entry cannot make one)."""
-    rejected = entry.status == Status.REJECTED
+    rejected = entry.status in (Status.REJECTED, Status.SKIPPED)  # its verdict and reasons are the record's own
     try:
         return RewardCandidate(
             name=entry.name,
             source=entry.source,
             description=entry.description,
             origin=Origin(proposer=entry.proposer, round=entry.round, parents=tuple(entry.parents)),
-            status=Status.REJECTED if rejected else Status.ACCEPTED,
+            status=entry.status if rejected else Status.ACCEPTED,
             reasons=tuple(entry.reasons) if rejected else (),
             probe=entry.probe,
         )

@@ -126,6 +126,8 @@ class _Filling:
     need: int
     attempts: int
     accepted: list[str] = dataclasses.field(default_factory=list)
+    skipped: int = 0  # validated but skipped by the cascade (search/cascade.py): they do not fill the round
+    prescreens: dict[str, Any] = dataclasses.field(default_factory=dict)  # accepted id -> pre-screen (`order`)
 
 
 def feedback_results(
@@ -177,7 +179,7 @@ class SearchRun:
 
         self.metrics.round(round)
         entries = self.entries()
-        have = [e for e in entries if e.round == round and e.status != Status.REJECTED]
+        have = [e for e in entries if e.round == round and e.status not in (Status.REJECTED, Status.SKIPPED)]
         recorded = {e.candidate_id: e for e in entries if e.round == round}
         seen = {normalise_source(e.source) for e in entries}
         shown, conditioned_on = self.feedback_entries(entries, round)
@@ -199,8 +201,12 @@ class SearchRun:
                 self.proposer.note_verdicts(round, verdicts)
                 self.state.pending_call = None
                 self._save_proposer_state()  # each call's records and spend survive a crash mid-round
-        if not filling.accepted and not have:
+        if not filling.accepted and not have and not filling.skipped:
             self._fail_empty_round(round, filling.attempts)
+        if self.config.search.prescreen.mode in ("order", "filter"):  # most promising first (search/cascade.py)
+            from reward_search.search.cascade import order
+
+            filling.accepted = order(filling.accepted, filling.prescreens)
         self.state.proposed_rounds = sorted({*self.state.proposed_rounds, round})
         self._save_proposer_state()
         usage = self.proposer.usage()
@@ -248,7 +254,9 @@ class SearchRun:
         for candidate in batch:
             known = recorded.get(candidate.id)
             if known is not None:  # the round's `have` already counts it
-                verdicts.append((known.candidate_id, known.name, known.status != Status.REJECTED, known.reasons))
+                passed = known.status not in (Status.REJECTED, Status.SKIPPED)
+                verdicts.append((known.candidate_id, known.name, passed, known.reasons))
+                filling.skipped += known.status == Status.SKIPPED
                 continue
             if filling.need <= 0:
                 break
@@ -257,11 +265,13 @@ class SearchRun:
                 self.state.duplicates_skipped += 1
                 continue
             seen.add(shape)
-            added_id = self._record_candidate(candidate, runner, round, conditioned_on, verdicts)
+            added_id, status, prescreen = self._record_candidate(candidate, runner, round, conditioned_on, verdicts)
             kill_point("validate")
-            if added_id is not None:
+            if added_id is not None and status == Status.ACCEPTED:
                 filling.accepted.append(added_id)
+                filling.prescreens[added_id] = prescreen
                 filling.need -= 1
+            filling.skipped += status == Status.SKIPPED
         return verdicts
 
     def _record_candidate(
@@ -271,8 +281,9 @@ class SearchRun:
         round: int,
         conditioned_on: int,
         verdicts: list[Verdict],
-    ) -> str | None:
-        """Validate one new candidate, add it to the leaderboard and to `verdicts`; its id when newly accepted."""
+    ) -> tuple[str | None, Status, dict[str, Any] | None]:
+        """Validate one new candidate, add it to the leaderboard and to `verdicts`: its id when newly added, its
+        status and its pre-screen."""
         import ray
 
         from reward_search.candidates.validation import validate_candidate
@@ -288,11 +299,30 @@ class SearchRun:
             verdict_candidate = verdict.candidate or candidate
             status = Status.ACCEPTED if verdict.accepted else Status.REJECTED
             reasons = [f"{verdict.stage}: {r}" for r in verdict.reasons]
+            if verdict.accepted:
+                verdict_candidate, status, reasons = self._cascade(verdict_candidate, reasons)
         added = ray.get(
             self.leaderboard.add_candidate.remote(verdict_candidate.to_dict(), round, status, reasons, conditioned_on)
         )
         verdicts.append((candidate.id, candidate.name, status == Status.ACCEPTED, reasons))
-        return verdict_candidate.id if added and status == Status.ACCEPTED else None
+        return verdict_candidate.id if added else None, status, (verdict_candidate.probe or {}).get("prescreen")
+
+    def _cascade(self, candidate: Any, reasons: list[str]) -> tuple[Any, Status, list[str]]:
+        """The cascade's decision for a validated candidate (search/cascade.py), recorded in its probe report
+        (`cascade`) and reasons: a skipped one is `skipped`, never trained."""
+        from reward_search.proposers.planted import PLANTED
+        from reward_search.search.cascade import decide, peers
+
+        probe = dict(candidate.probe or {})
+        planted = candidate.origin.proposer == PLANTED
+        decision = decide(probe.get("prescreen"), self.config.search.prescreen, peers(self.entries()), planted)
+        if decision.reason is None:
+            return candidate, Status.ACCEPTED, reasons
+        probe["cascade"] = decision.to_dict()
+        if not decision.skip:
+            return candidate.with_verdict(Status.ACCEPTED, (), probe), Status.ACCEPTED, [*reasons, decision.reason]
+        reasons = [*reasons, f"skipped, not trained: {decision.reason}"]
+        return candidate.with_verdict(Status.SKIPPED, tuple(reasons), probe), Status.SKIPPED, reasons
 
     def _save_proposer_state(self) -> None:
         """Persist the proposer's state and spend with the driver state (a restart continues from them)."""

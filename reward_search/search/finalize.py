@@ -77,7 +77,8 @@ def _unique_members(entries: Sequence[LeaderboardEntry]) -> list[LeaderboardEntr
 
 
 def control_pool(entries: Sequence[LeaderboardEntry]) -> list[LeaderboardEntry]:
-    """The candidates the random control draws from: every validated candidate except the ones whose trial showed
+    """The candidates the random control draws from: every trained candidate (never a rejected one, nor one the
+    cascade skipped: `UNTRAINED`) except the ones whose trial showed
     the reward itself to be bad (`crashed`: it kept failing in the sandbox; `failed` with a re-probe reason: it
     answered a spot re-probe differently from validation). A reward failed for infrastructure stays in the pool,
     so the control still draws from what the proposer wrote, not from what screened well."""

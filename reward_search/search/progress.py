@@ -11,6 +11,7 @@ from ray.tune import Callback
 
 from reward_search.candidates.escape import shown
 from reward_search.candidates.records import LeaderboardEntry, rank_entries, rank_labels
+from reward_search.search.cascade import skipped_note
 
 
 def _label(trial: Any) -> str:
@@ -103,6 +104,8 @@ def leaderboard_table(entries: Sequence[LeaderboardEntry], limit: int = 20, metr
     others = [e for e in entries if e not in done]
     for e in sorted(others, key=lambda e: (e.round, e.status, e.name)):
         reason = shown(e.reasons[-1] if e.reasons else "", 60)  # candidate-controlled text, escaped
+        if (like := skipped_note(e, entries)) is not None:  # skipped by the cascade: the result of the one it is like
+            reason = shown(e.reasons[-1].removeprefix("skipped, not trained: "), 90) + f" [{shown(like, 60)}]"
         lines.append(f"{'':>4} {e.name[:34]:<34} {e.round:>5} {'':>9} {'':>15} {'':>8} {status_label(e):<9} {reason}")
     counts: dict[str, int] = {}
     for e in entries:
