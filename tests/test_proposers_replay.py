@@ -229,7 +229,10 @@ def test_a_resubmitted_reward_is_named_in_the_next_request(tmp_path, train):
 
 
 def test_a_restarted_proposer_never_overwrites_an_earlier_sessions_transcripts(tmp_path, train):
-    """A driver that died mid-round before saving its state left call files behind: the next session adds to them."""
+    """A driver that died mid-round before saving its state left call files behind: the next session adds to them.
+
+    (The same request issued again reuses the saved reply instead: tests/test_proposer_replay.py. Here the request
+    differs, n=3 against n=2, so it is a new call.)"""
     with ReplayServer([FENCED_REPLY, FENCED_REPLY]) as server:
         first = _proposer(server.url, train)
         first.attach_run_dir(tmp_path)
@@ -237,7 +240,8 @@ def test_a_restarted_proposer_never_overwrites_an_earlier_sessions_transcripts(t
         before = (tmp_path / "proposals" / "round-1" / "call-1.json").read_text()
         second = _proposer(server.url, train)  # no state restored, as after a crash between call and save
         second.attach_run_dir(tmp_path)
-        second.propose(build_feedback([], 1, second.config), 2, 1)
+        second.propose(build_feedback([], 1, second.config), 3, 1)
+    assert len(server.requests) == 2
     folder = tmp_path / "proposals" / "round-1"
     assert sorted(p.name for p in folder.iterdir()) == ["call-1.json", "call-2.json"]
     assert (folder / "call-1.json").read_text() == before
