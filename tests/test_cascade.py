@@ -174,14 +174,8 @@ def test_a_smoke_search_skips_lookalikes_and_filtered_candidates(tmp_path):
     import sys
     from pathlib import Path
 
-    import ray
-
     from reward_search.config import load_config
-    from reward_search.proposers.llm import LLMProposer
-    from reward_search.search.driver import run_search
-    from reward_search.task.gsm8k import load_splits
-    from reward_search.testing.llm import ScriptedCompletion
-    from reward_search.testing.local_ray import start_local_ray
+    from reward_search.testing.llm import scripted_search
 
     smoke = Path(__file__).resolve().parent.parent / "experiments" / "smoke.yaml"
     overrides = ["search.rounds=2", "search.candidates_per_round=2", "search.max_proposal_attempts=1"]
@@ -194,14 +188,7 @@ def test_a_smoke_search_skips_lookalikes_and_filtered_candidates(tmp_path):
         ),
         _reply(("tagged_answer_x3", TAGGED_X3)),
     )
-    proposer = LLMProposer(
-        config.proposer, train=load_splits(config.data).train, completion=ScriptedCompletion(replies)
-    )
-    start_local_ray(num_cpus=2)
-    try:
-        outcome = run_search(config, proposer=proposer, verbose=False)
-    finally:
-        ray.shutdown()
+    outcome = scripted_search(config, replies)
     entries = {e.name: e for e in outcome.entries}
     statuses = {name: e.status for name, e in entries.items()}
     assert statuses == {

@@ -76,11 +76,7 @@ def _reply(name: str, source: str) -> str:
 
 @pytest.fixture(scope="module")
 def bomb_run(tmp_path_factory):
-    from reward_search.proposers.llm import LLMProposer
-    from reward_search.search.driver import run_search
-    from reward_search.task.gsm8k import load_splits
-    from reward_search.testing.llm import ScriptedCompletion
-    from reward_search.testing.local_ray import start_local_ray
+    from reward_search.testing.llm import scripted_search
 
     folder = tmp_path_factory.mktemp("bomb")
     config = load_config(
@@ -103,14 +99,7 @@ def bomb_run(tmp_path_factory):
         ],
     )
     replies = (_reply("answer_bomb", BOMB), _reply("gold_mentioned", HONEST), _reply("late_bomb", LATE_BOMB))
-    proposer = LLMProposer(
-        config.proposer, train=load_splits(config.data).train, completion=ScriptedCompletion(replies)
-    )
-    start_local_ray(num_cpus=2)
-    try:
-        outcome = run_search(config, proposer=proposer, verbose=False)
-    finally:
-        ray.shutdown()
+    outcome = scripted_search(config, replies)
     return config, folder / "bomb", {e.name: e for e in outcome.entries}
 
 

@@ -30,3 +30,23 @@ class ScriptedCompletion:
         kwargs["mock_response"] = self.replies[self.position]
         self.position += 1
         return (self.inner or import_litellm().completion)(**kwargs)
+
+
+def scripted_search(config: Any, replies: Sequence[Any], num_cpus: int = 2) -> Any:
+    """`run_search(config)` on a fresh local Ray with the LLM proposer answering from `replies` (one per call): the
+    real driver, sandbox, Tune and leaderboard with a replayed model. Returns the search's outcome."""
+    import ray
+
+    from reward_search.proposers.llm import LLMProposer
+    from reward_search.search.driver import run_search
+    from reward_search.task.gsm8k import load_splits
+    from reward_search.testing.local_ray import start_local_ray
+
+    proposer = LLMProposer(
+        config.proposer, train=load_splits(config.data).train, completion=ScriptedCompletion(replies)
+    )
+    start_local_ray(num_cpus=num_cpus)
+    try:
+        return run_search(config, proposer=proposer, verbose=False)
+    finally:
+        ray.shutdown()
