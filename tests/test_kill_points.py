@@ -75,6 +75,18 @@ def _cli(args: list[str], kill_at: str | None = None, timeout: float = 900) -> s
     return subprocess.CompletedProcess(command, proc.returncode, out.decode(), err.decode())
 
 
+def _unprovenanced(finalize: dict[str, Any]) -> dict[str, Any]:
+    """finalize.json without where the untrained row's numbers came from: the first run evaluates the base model
+    and caches it per fingerprint (`search/untrained.py`), so a later run reads the same numbers from the user cache
+    (`cached`, `source`); the numbers themselves are compared."""
+    for job in finalize.get("jobs", []):
+        if job.get("kind") == "untrained":
+            for key in ("cached", "source"):
+                job.get("result", {}).pop(key, None)
+            job.pop("cached", None)
+    return finalize
+
+
 def _untimed(value: Any, run_dir: Path) -> Any:
     """`value` without the fields that vary by design, and with the run directory's path written as <run>."""
     if isinstance(value, dict):
@@ -93,7 +105,7 @@ def _outcome(run_dir: Path) -> dict[str, Any]:
     results = sorted((run_dir / "trials").glob("*/result.json"))
     return {
         "leaderboard": rows,
-        "finalize": _untimed(json.loads(finalize.read_text()), run_dir) if finalize.is_file() else None,
+        "finalize": _unprovenanced(_untimed(json.loads(finalize.read_text()), run_dir)) if finalize.is_file() else None,
         "steps": {p.parent.name: json.loads(p.read_text())["steps"] for p in results},
     }
 
