@@ -191,11 +191,17 @@ def test_a_python_without_the_project_environment_gets_one_line_naming_the_fix(t
 
 
 @pytest.mark.slow
-def test_wandb_offline_through_tunes_callback(tmp_path):
+def test_wandb_offline_through_tunes_callback(tmp_path, monkeypatch):
     """W&B through Ray Tune's WandbLoggerCallback, offline: each trial's run is written under the run directory."""
     import ray
     from ray import tune
 
+    # start_tracking sets these in the process (as a search's driver would); set here through monkeypatch to the
+    # same values so they are gone after the test: left in an xdist worker, WANDB_MODE=offline makes transformers
+    # print "[INFO] Running in WANDB offline mode" on the stdout of every later CLI subprocess (a `--json` reader
+    # then fails: test_screening and test_resume_exact in CI)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
     config = load_config(SMOKE, ["tracking.kind=wandb", "run.name=wb"])
     tracking = start_tracking(config, tmp_path)
     assert tracking.kind == "wandb" and len(tracking.callbacks) == 1
