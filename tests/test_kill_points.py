@@ -76,14 +76,14 @@ def _cli(args: list[str], kill_at: str | None = None, timeout: float = 900) -> s
 
 
 def _unprovenanced(finalize: dict[str, Any]) -> dict[str, Any]:
-    """finalize.json without where the untrained row's numbers came from: the first run evaluates the base model
-    and caches it per fingerprint (`search/untrained.py`), so a later run reads the same numbers from the user cache
-    (`cached`, `source`); the numbers themselves are compared."""
-    for job in finalize.get("jobs", []):
+    """finalize.json without where its numbers came from: the first run evaluates the base model and caches it per
+    fingerprint (`search/untrained.py`), so a later run reads the same numbers from the user cache (`cached`,
+    `source`), and a job finished before a kill is read back as `cached`; the numbers themselves are compared."""
+    for job in finalize.get("jobs", []):  # a job a resumed finalize found finished reads as `cached` too
+        job.get("result", {}).pop("cached", None)
+        job.pop("cached", None)
         if job.get("kind") == "untrained":
-            for key in ("cached", "source"):
-                job.get("result", {}).pop(key, None)
-            job.pop("cached", None)
+            job.get("result", {}).pop("source", None)
     return finalize
 
 
